@@ -4,6 +4,7 @@ code from the model folder or repo."""
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import os
 import shutil
@@ -86,11 +87,34 @@ def package_version() -> str:
     return importlib.metadata.version(PACKAGE)
 
 
-def save_model(model: SentenceTransformer, path: str | os.PathLike, overwrite: bool = False, **kwargs: Any) -> Path:
+def make_self_contained(folder: str | os.PathLike) -> None:
+    """Make a saved model folder loadable without this package: ``SentenceTransformer(folder_or_repo,
+    trust_remote_code=True)`` then finds the pooling class in ``generalized_pooling.py`` at the root.
+
+    Copies this package's own ``pooling.py`` there (one source of truth) and points ``modules.json`` at it.
+    """
+    folder = Path(folder)
+    modules_path = folder / "modules.json"
+    modules = json.loads(modules_path.read_text(encoding="utf-8"))
+    for entry in modules:
+        if entry["type"] in POOLING_TYPES:
+            entry["type"] = POOLING_TYPES[1]
+    modules_path.write_text(json.dumps(modules, indent=2), encoding="utf-8")
+    shutil.copyfile(inspect.getsourcefile(MultiHeadGeneralizedPooling), folder / SOURCE_FILE_NAME)
+
+
+def save_model(
+    model: SentenceTransformer,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    self_contained: bool = False,
+    **kwargs: Any,
+) -> Path:
     """Save ``model`` to ``path`` as a complete folder, or leave ``path`` as it was.
 
     The folder is written next to ``path`` and moved into place at the end, so a failure never leaves a
-    half-written model. ``config_sentence_transformers.json`` records this package's version. An existing
+    half-written model. ``config_sentence_transformers.json`` records this package's version. With
+    ``self_contained`` the folder also carries the pooling source (see ``make_self_contained``). An existing
     non-empty ``path`` is an error unless ``overwrite``. Keyword arguments go to ``model.save``.
     """
     target = Path(path)
@@ -104,6 +128,8 @@ def save_model(model: SentenceTransformer, path: str | os.PathLike, overwrite: b
         config = json.loads(config_path.read_text(encoding="utf-8"))
         config.setdefault("__version__", {})[PACKAGE] = package_version()
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+        if self_contained:
+            make_self_contained(staging)
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         staging.rename(target)

@@ -48,9 +48,18 @@ class MultiHeadGeneralizedPooling(Module):
             projection, random W1, zero W2); ``"random"`` initialises every weight like ``nn.Linear``.
         include_prompt: if False, prompt tokens are left out of the pooling, as in ``Pooling``.
         seed: seed of the random initialisation, for reproducible conversions.
+        training: a JSON-able record of how the module was trained (set by the training code, shown on the
+            model card); kept in the module's config so that it survives every save, checkpoint and upload.
     """
 
-    config_keys: list[str] = ["embedding_dimension", "num_heads", "hidden_dim", "initialization", "include_prompt"]
+    config_keys: list[str] = [
+        "embedding_dimension",
+        "num_heads",
+        "hidden_dim",
+        "initialization",
+        "include_prompt",
+        "training",
+    ]
 
     def __init__(
         self,
@@ -60,6 +69,7 @@ class MultiHeadGeneralizedPooling(Module):
         initialization: Initialization = "mean",
         include_prompt: bool = True,
         seed: int | None = None,
+        training: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if embedding_dimension <= 0 or num_heads <= 0:
@@ -84,6 +94,7 @@ class MultiHeadGeneralizedPooling(Module):
         self.hidden_dim = hidden_dim
         self.initialization = initialization
         self.include_prompt = include_prompt
+        self.training = training
 
         # All heads stacked: the projection is one (d, d) matrix whose rows h*d/H..(h+1)*d/H are P_h.
         self.projection = nn.Linear(embedding_dimension, embedding_dimension)
@@ -276,4 +287,5 @@ class MultiHeadGeneralizedPooling(Module):
         return module
 
     def __repr__(self) -> str:
-        return f"MultiHeadGeneralizedPooling({self.get_config_dict()})"
+        config = {key: value for key, value in self.get_config_dict().items() if key != "training"}
+        return f"MultiHeadGeneralizedPooling({config})"
