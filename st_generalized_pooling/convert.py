@@ -9,7 +9,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
-from st_generalized_pooling.errors import ConversionError
+from st_generalized_pooling.errors import ConversionError, GeneralizedPoolingError
 from st_generalized_pooling.pooling import Initialization, MultiHeadGeneralizedPooling
 
 # A built-in multilingual sample for the equivalence check: short UI strings and sentences, mixed
@@ -106,6 +106,11 @@ def verify_equivalence(
     kwargs = {"batch_size": batch_size, "convert_to_tensor": True, "show_progress_bar": False}
     expected = base.encode(texts, **kwargs).float().cpu()
     actual = converted.encode(texts, **kwargs).float().cpu()
+    if expected.shape != actual.shape:
+        raise GeneralizedPoolingError(
+            f"The models embed to different sizes ({expected.shape[1]} vs {actual.shape[1]}): "
+            f"they cannot be the same model."
+        )
     cosine = torch.nn.functional.cosine_similarity(expected, actual, dim=1)
     # The empty string can embed to the zero vector in both: equal, whatever cosine says.
     both_zero = (expected.abs().sum(1) == 0) & (actual.abs().sum(1) == 0)
