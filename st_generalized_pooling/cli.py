@@ -113,7 +113,105 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_verify]
+def add_check(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="flag translations in gettext catalogs that do not say what their source says",
+        description="Score every (msgid, msgstr) pair of .po/.mo catalogs by the cosine similarity of their "
+        "embeddings and flag those below a threshold (or the K least similar), plus those failing a rule check "
+        "(placeholders, numbers, length, untranslated copy, script). Exit 1 when anything is flagged, 0 when "
+        "clean, 2 on error (for CI).",
+    )
+    parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help=".po or .mo files, or folders to search")
+    parser.add_argument("--model", required=True, help="Hub id or folder of the model that scores the pairs")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--threshold", type=float, default=None,
+                       help="flag pairs whose cosine similarity is below this (default: the model's stored one)")
+    which.add_argument("--top", type=int, default=None, metavar="K", help="flag the K least similar pairs")
+    parser.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format")
+    parser.add_argument("--lang", default=None, help="language of all catalogs (default: header or LC_MESSAGES path)")
+    parser.add_argument("--batch-size", type=int, default=64, help="strings encoded per batch (default 64)")
+    parser.add_argument("--no-rules", action="store_true", help="flag by similarity only, no rule checks")
+    parser.add_argument("--device", default=None, help="torch device (default: automatic)")
+    parser.set_defaults(run=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from st_generalized_pooling.detection.check import check, load_threshold, render, summary
+    from st_generalized_pooling.errors import GeneralizedPoolingError
+
+    threshold = args.threshold
+    if threshold is None and args.top is None:
+        threshold = load_threshold(args.model)
+        if threshold is None:
+            raise GeneralizedPoolingError(
+                f"{args.model} has no stored detection threshold (written by st-gp evaluate): "
+                f"give --threshold T or --top K"
+            )
+    model = load_any(args.model, device=args.device)
+    result = check(args.paths, model, threshold=threshold, top=args.top, rules=not args.no_rules,
+                   language=args.lang, batch_size=args.batch_size)
+    for error in result.catalogs.errors:
+        print(f"st-gp check: error: {error}", file=sys.stderr)
+    output = render(result, args.format)
+    if output:
+        print(output)
+    print(summary(result), file=sys.stderr if args.format != "table" else sys.stdout)
+    if result.catalogs.errors:
+        return EXIT_ERROR
+    return 1 if result.flagged else 0
+
+
+def add_push(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "push",
+        help="publish a model with generalized pooling on the Hugging Face Hub, with its model card",
+        description="Publish a model to the Hub in one commit: the sentence-transformers folder, the pooling "
+        "source (so that SentenceTransformer(repo, trust_remote_code=True) works without this package) and a "
+        "model card with the equivalence figures measured now. A mean-pooling model is converted first; one "
+        "that already uses generalized pooling is published as it is. The token is --token, else HF_TOKEN or "
+        "the huggingface_hub login; the endpoint is HF_ENDPOINT (default: the Hugging Face Hub).",
+    )
+    parser.add_argument("--model", default=DISTILUSE, help=f"Hub id or folder of the model (default {DISTILUSE})")
+    parser.add_argument("--repo-id", required=True, help="Hub repo to publish to, e.g. user/distiluse-mhgp")
+    parser.add_argument("--private", action="store_true", help="create the repo as private (if it is new)")
+    parser.add_argument("--revision", default=None, metavar="BRANCH", help="branch to commit to (created if needed)")
+    parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    parser.add_argument("--commit-message", default=None, help="commit message (default: a description of the upload)")
+    parser.add_argument("--dry-run", default=None, metavar="DIR",
+                        help="write the exact folder that would be uploaded to DIR, list it, and upload nothing")
+    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login); never printed")
+    parser.add_argument("--base-model", default=None, metavar="ID",
+                        help="Hub id of the base model for the card (default: --model when converting a Hub id; "
+                        "for an already converted model the base_model in its card, loaded to measure against)")
+    add_conversion_options(parser)
+    parser.set_defaults(run=run_push)
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from st_generalized_pooling.hub import build_upload_folder, check_token, prepare, publish
+
+    if args.dry_run is None:
+        print(f"pushing as:      {check_token(args.token)}")
+    prepared = prepare(args.model, args.num_heads, args.hidden_dim, args.seed, args.base_model, args.device)
+    print(f"model:           {args.model} ({'converted now' if prepared.converted else 'published as it is'})")
+    if args.dry_run is not None:
+        files = build_upload_folder(prepared, args.dry_run, args.repo_id)
+        print(f"dry run: {len(files)} files for {args.repo_id} written to {args.dry_run}, nothing uploaded:")
+        for name in files:
+            print(f"  {name}  ({os.path.getsize(os.path.join(args.dry_run, name)):,} bytes)")
+        return 0
+    result = publish(prepared, args.repo_id, args.token, args.private, args.revision, args.create_pr,
+                     args.commit_message)
+    if not result.changed:
+        print(f"{args.repo_id} already holds these {len(result.files)} files: no new commit ({result.commit_oid})")
+    else:
+        print(f"pushed {len(result.files)} files to {args.repo_id} in commit {result.commit_oid}")
+    print(result.pr_url or result.commit_url)
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_verify, add_check, add_push]
 
 
 def build_parser() -> argparse.ArgumentParser:
