@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from st_generalized_pooling.errors import GeneralizedPoolingError
-from st_generalized_pooling.pooling import MultiHeadGeneralizedPooling
 from st_generalized_pooling.training.cache import TokenEmbeddingCache
 from st_generalized_pooling.training.data import as_pairs
+from st_generalized_pooling.training.losses import is_generalized_pooling
 from st_generalized_pooling.training.record import training_record
 
 HeadModules = Literal["after_encoder", "pooling"]
@@ -69,7 +69,7 @@ def head_modules(model: SentenceTransformer, modules: HeadModules = "after_encod
         name: module
         for name, module in children[1:]
         if any(True for _ in module.parameters())
-        and (modules == "after_encoder" or isinstance(module, MultiHeadGeneralizedPooling))
+        and (modules == "after_encoder" or is_generalized_pooling(module))
     }
     if not chosen:
         what = "MultiHeadGeneralizedPooling" if modules == "pooling" else "module with weights"
@@ -82,7 +82,7 @@ def _optimizer_groups(chosen: Mapping[str, nn.Module], learning_rate: float, poo
     groups: dict[float, list[nn.Parameter]] = {}
     for module in chosen.values():
         rate = learning_rate
-        if pooling_learning_rate is not None and isinstance(module, MultiHeadGeneralizedPooling):
+        if pooling_learning_rate is not None and is_generalized_pooling(module):
             rate = pooling_learning_rate
         groups.setdefault(rate, []).extend(module.parameters())
     return [{"params": params, "lr": rate} for rate, params in groups.items()]

@@ -8,8 +8,7 @@ from typing import Any
 from torch import nn
 
 from st_generalized_pooling.loading import package_version
-from st_generalized_pooling.pooling import MultiHeadGeneralizedPooling
-from st_generalized_pooling.training.losses import HeadDiversityLoss
+from st_generalized_pooling.training.losses import HeadDiversityLoss, is_generalized_pooling
 
 
 def describe_loss(loss: nn.Module) -> dict[str, Any]:
@@ -34,6 +33,6 @@ def training_record(model: nn.Module, loss: nn.Module, **details: Any) -> dict[s
         "package_version": package_version(),
     }
     for module in model.modules():
-        if isinstance(module, MultiHeadGeneralizedPooling):
+        if is_generalized_pooling(module):
             module.training = record
     return record

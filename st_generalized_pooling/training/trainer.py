@@ -21,8 +21,8 @@ from torch import nn
 from transformers import TrainerCallback
 
 from st_generalized_pooling.errors import GeneralizedPoolingError
-from st_generalized_pooling.pooling import MultiHeadGeneralizedPooling
 from st_generalized_pooling.training.data import as_pairs
+from st_generalized_pooling.training.losses import is_generalized_pooling
 from st_generalized_pooling.training.record import training_record
 
 DEFAULT_LEARNING_RATE = 2e-5
@@ -42,7 +42,7 @@ def pooling_learning_rate_mapping(model: SentenceTransformer, learning_rate: flo
     parameters ``learning_rate``. The trainer matches it against the loss's parameter names, e.g.
     ``model.1.w1`` (or ``loss.model.1.w1`` inside a wrapping loss)."""
     for name, module in model.named_children():
-        if isinstance(module, MultiHeadGeneralizedPooling):
+        if is_generalized_pooling(module):
             return {rf"(^|\.)model\.{re.escape(name)}\.": learning_rate}
     raise GeneralizedPoolingError("The model has no MultiHeadGeneralizedPooling module to give a learning rate.")
 
@@ -57,7 +57,7 @@ class TrainingRecordCallback(TrainerCallback):
         self.record: dict[str, Any] | None = None
 
     def on_train_end(self, args, state, control, model=None, **kwargs) -> None:
-        train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+        train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]  # one per logging step
         eval_losses = [entry["eval_loss"] for entry in state.log_history if "eval_loss" in entry]
         frozen = not any(p.requires_grad for p in next(iter(model.children())).parameters())
         details: dict[str, Any] = {
@@ -69,6 +69,7 @@ class TrainingRecordCallback(TrainerCallback):
             "pooling_learning_rate": next(iter(args.learning_rate_mapping.values()), args.learning_rate),
             "num_pairs": self.num_pairs,
             "seed": args.seed,
+            "epoch_losses": train_losses,
             "final_training_loss": train_losses[-1] if train_losses else None,
             **self.details,
         }
@@ -109,23 +110,24 @@ def train_with_trainer(
     mapping = pooling_learning_rate_mapping(model, pooling_learning_rate) if pooling_learning_rate is not None else {}
     per_epoch = "epoch" if eval_pairs is not None else "no"
     with tempfile.TemporaryDirectory(prefix="st-gp-train-") as scratch:
-        args = SentenceTransformerTrainingArguments(
-            output_dir=os.fspath(output_dir) if output_dir is not None else scratch,
-            num_train_epochs=epochs,
-            per_device_train_batch_size=batch_size,
-            per_device_eval_batch_size=batch_size,
-            learning_rate=learning_rate,
-            learning_rate_mapping=mapping,
-            seed=seed,
-            eval_strategy=per_epoch,
-            save_strategy=per_epoch,
-            load_best_model_at_end=eval_pairs is not None,
-            metric_for_best_model="eval_loss",
-            greater_is_better=False,
-            report_to="none",
-            disable_tqdm=not show_progress_bar,
-            **{"logging_steps": 1, **training_args},
-        )
+        settings = {
+            "output_dir": os.fspath(output_dir) if output_dir is not None else scratch,
+            "num_train_epochs": epochs,
+            "per_device_train_batch_size": batch_size,
+            "per_device_eval_batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "learning_rate_mapping": mapping,
+            "seed": seed,
+            "eval_strategy": per_epoch,
+            "save_strategy": per_epoch,
+            "load_best_model_at_end": eval_pairs is not None,
+            "metric_for_best_model": "eval_loss",
+            "greater_is_better": False,
+            "logging_strategy": "epoch",  # the logged loss is then each epoch's mean, as in train_pooling_head
+            "report_to": "none",
+            "disable_tqdm": not show_progress_bar,
+        }
+        args = SentenceTransformerTrainingArguments(**{**settings, **training_args})
         sizes = {"num_eval_pairs": len(eval_pairs)} if eval_pairs is not None else {}
         record = TrainingRecordCallback(loss, len(train_pairs), **sizes)
         trainer = SentenceTransformerTrainer(
