@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 EXIT_ERROR = 2
 DISTILUSE = "sentence-transformers/distiluse-base-multilingual-cased-v2"
@@ -211,7 +212,151 @@ def run_push(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_verify, add_check, add_push]
+def add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune the generalized pooling on (sentence1, sentence2, score) pairs and save the model",
+        description="Train a converted model (a mean-pooling model is converted first) on a CSV/TSV/JSONL file of "
+        "sentence1, sentence2, score pairs (score in [0, 1], 1 = correct translation). With --freeze-encoder only "
+        "the modules after the encoder train, on token embeddings computed once; otherwise the whole model trains "
+        "with sentence-transformers' trainer. The training details are recorded in the saved model (model card).",
+    )
+    add_conversion_options(parser)
+    parser.add_argument("--model", required=True, help="Hub id or folder of a converted or mean-pooling model")
+    parser.add_argument("--train", required=True, help="training pairs: .csv, .tsv or .jsonl")
+    parser.add_argument("--output", required=True, help="folder to save the trained model to (must not exist or be empty)")
+    parser.add_argument("--eval", default=None, help="evaluation pairs (same format): loss per epoch, the best epoch is kept")
+    parser.add_argument("--loss", choices=["cosent", "contrastive", "mnrl"], default="cosent",
+                        help="training loss (default cosent); mnrl uses only the pairs with score >= 0.5")
+    parser.add_argument("--freeze-encoder", action="store_true",
+                        help="train only the pooling and the modules after it, on cached token embeddings (fast)")
+    parser.add_argument("--penalty", choices=["weights", "attention", "outputs"], default=None,
+                        help="add the head-diversity penalty of Chen et al. 2018 on the heads' W1, attention or outputs")
+    parser.add_argument("--penalty-weight", type=float, default=0.01, help="factor of the penalty (default 0.01)")
+    parser.add_argument("--epochs", type=int, default=1, help="number of epochs (default 1)")
+    parser.add_argument("--batch-size", type=int, default=32, help="pairs per step (default 32)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate of everything trained but the pooling (default 2e-5; 1e-3 with --freeze-encoder)")
+    parser.add_argument("--pooling-lr", type=float, default=None,
+                        help="learning rate of the generalized pooling (default 1e-3; --lr with --freeze-encoder)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="with --freeze-encoder: keep the token embeddings in safetensors files there, not in memory")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it is not empty")
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from st_generalized_pooling.convert import convert
+    from st_generalized_pooling.loading import save_model
+    from st_generalized_pooling.training import (
+        is_generalized_pooling,
+        make_loss,
+        positive_pairs,
+        read_pairs,
+        train_pooling_head,
+        train_with_trainer,
+    )
+    from st_generalized_pooling.training.pooler import DEFAULT_HEAD_LEARNING_RATE
+    from st_generalized_pooling.training.trainer import DEFAULT_LEARNING_RATE, DEFAULT_POOLING_LEARNING_RATE
+
+    output = Path(args.output)
+    if output.exists() and not args.overwrite and not (output.is_dir() and not any(output.iterdir())):
+        # save_model would refuse too, but only after the training.
+        raise FileExistsError(f"{output} already exists and is not empty; choose another --output or --overwrite.")
+    train = read_pairs(args.train)
+    evaluation = read_pairs(args.eval) if args.eval else None
+    if args.loss == "mnrl":
+        train = positive_pairs(train)
+        evaluation = positive_pairs(evaluation) if evaluation is not None else None
+    model = load_any(args.model, device=args.device)
+    if not any(is_generalized_pooling(module) for module in model.modules()):
+        model = convert(model, num_heads=args.num_heads, hidden_dim=args.hidden_dim, seed=args.seed)
+    loss = make_loss(args.loss, model, args.penalty, args.penalty_weight)
+    common = {"epochs": args.epochs, "batch_size": args.batch_size, "eval_dataset": evaluation, "seed": args.seed}
+    if args.freeze_encoder:
+        rate = DEFAULT_HEAD_LEARNING_RATE if args.lr is None else args.lr
+        details = train_pooling_head(model, train, loss, learning_rate=rate, pooling_learning_rate=args.pooling_lr,
+                                     cache_dir=args.cache_dir, **common)
+    else:
+        rate = DEFAULT_LEARNING_RATE if args.lr is None else args.lr
+        pooling_rate = DEFAULT_POOLING_LEARNING_RATE if args.pooling_lr is None else args.pooling_lr
+        details = train_with_trainer(model, train, loss, learning_rate=rate, pooling_learning_rate=pooling_rate, **common)
+    path = save_model(model, output, overwrite=args.overwrite)
+    penalty = f", {details['penalty']} penalty x {details['penalty_weight']:g}" if details["penalty"] else ""
+    print(f"trained:         {details['loss']}{penalty}, {details['epochs']} epoch(s) of {details['num_pairs']} pairs")
+    print(f"method:          {details['method']}, encoder {'frozen' if details['frozen_encoder'] else 'trained'}")
+    print(f"training loss:   {details['final_training_loss']:.4f} (last epoch)")
+    if "eval_losses" in details:
+        print(f"eval loss:       {', '.join(f'{value:.4f}' for value in details['eval_losses'])} (per epoch; best kept)")
+    print(f"saved to {path}")
+    return 0
+
+
+def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    from st_generalized_pooling.detection.corruptions import KINDS
+    from st_generalized_pooling.detection.config import DEFAULT_CATALOGS, EvaluationConfig
+
+    defaults = EvaluationConfig()
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="measure translation-error detection on real catalogs: rules, mean pooling, generalized pooling",
+        description="Build a labelled set from real gettext catalogs (real translations vs wrong ones made by "
+        "kind), split by source string, and compare the rules, the mean-pooling model, its generalized-pooling "
+        "conversion at step 0 and after training its pooling head, mean pooling + a trained Dense, and rules OR "
+        "the best model. Writes results.json, results.md and the trained models to OUTPUT_DIR, and stores each "
+        "model's dev threshold with it for st-gp check.",
+    )
+    parser.add_argument("--model", required=True, help="folder (or Hub id) of a mean-pooling SentenceTransformer")
+    parser.add_argument("--output-dir", required=True, help="folder for results.json, results.md and trained models")
+    parser.add_argument("--catalogs", action="append", default=None, metavar="DIR",
+                        help=f"folder of .po/.mo catalogs, repeatable (default {DEFAULT_CATALOGS})")
+    parser.add_argument("--languages", default=None, help="comma-separated languages to keep (default: all)")
+    parser.add_argument("--exclude-domains", default="", help="comma-separated globs of text domains to leave out")
+    parser.add_argument("--max-pairs", type=int, default=defaults.max_pairs,
+                        help=f"real translations to sample, all splits (default {defaults.max_pairs})")
+    parser.add_argument("--max-pairs-per-catalog", type=int, default=defaults.max_pairs_per_catalog,
+                        help=f"at most this many from one domain and language (default {defaults.max_pairs_per_catalog})")
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"error kinds to make (default {','.join(KINDS)})")
+    parser.add_argument("--negatives-per-kind", type=float, default=defaults.negatives_per_kind,
+                        help=f"negatives per kind as a fraction of positives (default {defaults.negatives_per_kind})")
+    parser.add_argument("--fuzzy", action="append", default=None, metavar="DIR",
+                        help="folder of .po files whose fuzzy entries are scored in a separate table, repeatable")
+    parser.add_argument("--max-fuzzy-pairs", type=int, default=defaults.max_fuzzy_pairs,
+                        help=f"fuzzy (and as many up-to-date) pairs to score (default {defaults.max_fuzzy_pairs})")
+    parser.add_argument("--no-train", action="store_true", help="skip training (d) and (e)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"training epochs (default {defaults.epochs})")
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
+                        help=f"learning rate of both trained heads (default {defaults.learning_rate})")
+    parser.add_argument("--num-heads", type=int, default=defaults.num_heads,
+                        help=f"generalized pooling heads (default {defaults.num_heads})")
+    parser.add_argument("--bootstrap", type=int, default=defaults.bootstrap_samples,
+                        help=f"bootstrap samples for intervals (default {defaults.bootstrap_samples}; 0 = none)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="encoding batch size")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of sampling, splits and training")
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from st_generalized_pooling.detection.config import DEFAULT_CATALOGS, EvaluationConfig
+    from st_generalized_pooling.detection.evaluation import evaluate
+
+    def names(text: str | None) -> list[str]:
+        return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+    config = EvaluationConfig(
+        catalogs=args.catalogs or [DEFAULT_CATALOGS], languages=names(args.languages) or None,
+        exclude_domains=names(args.exclude_domains), max_pairs=args.max_pairs,
+        max_pairs_per_catalog=args.max_pairs_per_catalog, kinds=names(args.kinds),
+        negatives_per_kind=args.negatives_per_kind, seed=args.seed, batch_size=args.batch_size,
+        num_heads=args.num_heads, train=not args.no_train, epochs=args.epochs, learning_rate=args.learning_rate,
+        bootstrap_samples=args.bootstrap, fuzzy=args.fuzzy, max_fuzzy_pairs=args.max_fuzzy_pairs,
+    )
+    evaluate(args.model, config, args.output_dir, log=lambda line: print(line, file=sys.stderr))
+    print((Path(args.output_dir) / "results.md").read_text(encoding="utf-8"))
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_verify, add_check, add_push, add_train, add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

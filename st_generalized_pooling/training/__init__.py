@@ -2,7 +2,7 @@
 and glue for sentence-transformers' trainer."""
 
 from st_generalized_pooling.training.data import as_pairs, positive_pairs, read_pairs
-from st_generalized_pooling.training.losses import HeadDiversityLoss
+from st_generalized_pooling.training.losses import HeadDiversityLoss, is_generalized_pooling, make_loss
 from st_generalized_pooling.training.pooler import train_pooling_head
 from st_generalized_pooling.training.trainer import (
     TrainingRecordCallback,
@@ -16,6 +16,8 @@ __all__ = [
     "TrainingRecordCallback",
     "as_pairs",
     "freeze_encoder",
+    "is_generalized_pooling",
+    "make_loss",
     "pooling_learning_rate_mapping",
     "positive_pairs",
     "read_pairs",

@@ -11,6 +11,11 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import torch
+from sentence_transformers.sentence_transformer.losses import (
+    ContrastiveLoss,
+    CoSENTLoss,
+    MultipleNegativesRankingLoss,
+)
 from torch import Tensor, nn
 
 from st_generalized_pooling.errors import GeneralizedPoolingError
@@ -18,6 +23,12 @@ from st_generalized_pooling.pooling import SOURCE_FILE_NAME, MultiHeadGeneralize
 
 Penalty = Literal["weights", "attention", "outputs"]
 PENALTIES: tuple[str, ...] = ("weights", "attention", "outputs")
+# The losses ``st-gp train --loss`` offers for (sentence1, sentence2, score) pairs.
+LOSSES: dict[str, type[nn.Module]] = {
+    "cosent": CoSENTLoss,  # ranks the pairs of a batch by score
+    "contrastive": ContrastiveLoss,  # pulls pairs with score 1 together, pushes score-0 pairs past a margin
+    "mnrl": MultipleNegativesRankingLoss,  # positives only; the other pairs of the batch are the negatives
+}
 
 
 def pairwise_hinge(heads: Tensor, margin: float) -> Tensor:
@@ -145,3 +156,11 @@ class HeadDiversityLoss(nn.Module):
     pages = "1815--1826",
 }
 """
+
+
+def make_loss(name: str, model: nn.Module, penalty: Penalty | None = None, penalty_weight: float = 0.01) -> nn.Module:
+    """The loss called ``name`` in LOSSES, built on ``model``, wrapped in HeadDiversityLoss when ``penalty`` is set."""
+    if name not in LOSSES:
+        raise GeneralizedPoolingError(f"loss must be one of {', '.join(LOSSES)}, not {name!r}.")
+    loss = LOSSES[name](model)
+    return HeadDiversityLoss(model, loss, penalty, penalty_weight) if penalty is not None else loss
