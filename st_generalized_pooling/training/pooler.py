@@ -11,6 +11,7 @@ import contextlib
 import copy
 import math
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -133,16 +134,21 @@ def train_pooling_head(
             eval loss is kept at the end.
         encode_batch_size: batch size of the one pass of the encoder over the distinct texts.
 
-    Returns the training record (also stored on the model's generalized pooling, see ``training_record``).
+    Returns the training record (also stored on the model's generalized pooling, see ``training_record``), with
+    the seconds spent caching the token embeddings and training each epoch.
     The encoder's weights are never touched; every parameter's ``requires_grad`` is restored at the end.
     """
     if epochs < 1 or batch_size < 1:
         raise GeneralizedPoolingError(f"epochs ({epochs}) and batch_size ({batch_size}) must be at least 1.")
+    if getattr(loss, "model", model) is not model:
+        raise GeneralizedPoolingError("The loss was built on another model: build it on the model being trained.")
     train_pairs = as_pairs(train_dataset, "train_dataset")
     eval_pairs = as_pairs(eval_dataset, "eval_dataset") if eval_dataset is not None else None
     chosen = head_modules(model, modules)
     texts, encoded = _text_indices([train_pairs] + ([eval_pairs] if eval_pairs is not None else []))
+    started = time.perf_counter()
     cache = TokenEmbeddingCache.build(model, texts, encode_batch_size, cache_dir, show_progress_bar)
+    cache_seconds = time.perf_counter() - started
 
     trained = {id(p) for module in chosen.values() for p in module.parameters()}
     flags = {parameter: parameter.requires_grad for parameter in model.parameters()}
@@ -172,6 +178,7 @@ def train_pooling_head(
             yield float(value.detach())
 
     epoch_losses: list[float] = []
+    epoch_seconds: list[float] = []
     eval_losses: list[float] = []
     best: tuple[float, int, dict[str, dict[str, Tensor]]] | None = None
     progress = tqdm(total=steps_per_epoch * epochs, desc="Training pooling head", disable=not show_progress_bar,
@@ -180,11 +187,13 @@ def train_pooling_head(
         with _encoder_replaced(model, _CachedEncoder(cache, device)):
             for epoch in range(epochs):
                 model.train()
+                started = time.perf_counter()
                 losses = []
                 for value in step_losses(encoded[0], torch.randperm(len(train_pairs), generator=generator), True):
                     losses.append(value)
                     progress.update()
                     progress.set_postfix(loss=f"{value:.4f}")
+                epoch_seconds.append(time.perf_counter() - started)
                 epoch_losses.append(sum(losses) / len(losses))
                 if eval_pairs is not None:
                     model.eval()
@@ -215,6 +224,8 @@ def train_pooling_head(
         "seed": seed,
         "epoch_losses": epoch_losses,
         "final_training_loss": epoch_losses[-1],
+        "cache_seconds": round(cache_seconds, 3),
+        "epoch_seconds": [round(seconds, 3) for seconds in epoch_seconds],
     }
     if best is not None:
         details.update(num_eval_pairs=len(eval_pairs), eval_losses=eval_losses, best_epoch=best[1])

@@ -59,6 +59,7 @@ class TrainingRecordCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, **kwargs) -> None:
         train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]  # one per logging step
         eval_losses = [entry["eval_loss"] for entry in state.log_history if "eval_loss" in entry]
+        runtimes = [entry["train_runtime"] for entry in state.log_history if "train_runtime" in entry]
         frozen = not any(p.requires_grad for p in next(iter(model.children())).parameters())
         details: dict[str, Any] = {
             "method": "SentenceTransformerTrainer",
@@ -71,6 +72,7 @@ class TrainingRecordCallback(TrainerCallback):
             "seed": args.seed,
             "epoch_losses": train_losses,
             "final_training_loss": train_losses[-1] if train_losses else None,
+            "train_seconds": runtimes[-1] if runtimes else None,  # the Trainer's train_runtime
             **self.details,
         }
         if eval_losses:

@@ -207,3 +207,5 @@ def test_errors(model):
         train_pooling_head(model, PAIRS, CoSENTLoss(model), epochs=0, **QUIET)
     with pytest.raises(GeneralizedPoolingError, match="modules must be"):
         train_pooling_head(model, PAIRS, CoSENTLoss(model), modules="everything", **QUIET)
+    with pytest.raises(GeneralizedPoolingError, match="built on another model"):
+        train_pooling_head(model, PAIRS, CoSENTLoss(copy.deepcopy(model)), **QUIET)
