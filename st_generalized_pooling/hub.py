@@ -157,6 +157,7 @@ def push_folder(
     After the commit the revision holds exactly the folder's files: files that an earlier push left and this
     folder does not have are deleted in the same commit (``.gitattributes`` is kept). ``revision`` is a branch,
     created from main if needed; ``create_pr`` opens a pull request instead of committing to the branch.
+    ``private`` creates a new repo as private, and refuses to upload to an existing public one.
     """
     api = HfApi(token=token)
     try:
@@ -164,6 +165,11 @@ def push_folder(
         if revision is not None:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         head = api.model_info(repo_id, revision=revision)
+        if private and not head.private:
+            raise HubError(
+                f"{repo_id} already exists and is public: --private does not change that. Make it private on the "
+                f"Hub first, or push without --private."
+            )
         files = list_files(folder)
         stale = sorted({s.rfilename for s in head.siblings or []} - set(files) - KEPT_REMOTE_FILES)
         operations = [CommitOperationDelete(path_in_repo=path) for path in stale] + [

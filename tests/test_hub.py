@@ -204,6 +204,7 @@ def published(distil_model, tmp_path_factory):
             ["first", "script", [*CONVERT, "--repo-id", REPO, "--commit-message", "first push"]],
             ["same_again", "cli", [*CONVERT, "--repo-id", REPO]],
             ["second", "cli", [*CONVERT, "--repo-id", REPO, "--seed", "1", "--commit-message", "second push"]],
+            ["private_on_public", "cli", [*CONVERT, "--repo-id", REPO, "--seed", "2", "--private"]],
             ["private", "cli", [*CONVERT, "--repo-id", PRIVATE_REPO, "--private"]],
             ["pr", "cli", [*CONVERT, "--repo-id", PRIVATE_REPO, "--seed", "1", "--revision", "dev", "--create-pr"]],
             ["no_permission", "cli", [*CONVERT, "--repo-id", PRIVATE_REPO, "--token", "hf_bob_write"]],
@@ -331,6 +332,12 @@ def test_private_repo_is_invisible_to_other_tokens(published):
     assert published["visibility"] == {"alice": {"private": True}, "bob": None, "anonymous": None}
 
 
+def test_private_push_to_a_public_repo_is_refused(published):
+    step = published["lfs"]["private_on_public"]
+    assert step["code"] == 2 and error_lines(step["stderr"])[-1].endswith("push without --private.")
+    assert len(error_lines(step["stderr"])) == 1  # and nothing uploaded: see the history test
+
+
 def test_wrong_token_fails_with_one_line(published):
     result = published["wrong_token"]
     assert result.returncode == 2 and result.stdout == ""
@@ -426,3 +433,21 @@ def test_server_validates_card_metadata(hub_server):
     assert validate("---\nlicense: [mit\n---\n") == 400
     assert validate("---\ntags:\n  a: 1\n---\n") == 400
     assert request(hub_server, "POST", "/api/validate-yaml", b'{"content": 1}')[0] == 400
+
+
+def test_server_lists_trees_and_paths(hub_server):
+    request(hub_server, "POST", "/api/repos/create", b'{"name": "m"}')
+    file = {"key": "file", "value": {"path": "1_Pool/config.json", "content": base64.b64encode(b"{}").decode(),
+                                     "encoding": "base64"}}
+    header = {"key": "header", "value": {"summary": "s"}}
+    request(hub_server, "POST", "/api/models/alice/m/commit/main", ndjson(header, file), content_type="application/x-ndjson")
+    status, top = request(hub_server, "GET", "/api/models/alice/m/tree/main")
+    assert status == 200 and {(e["type"], e["path"]) for e in top} == {("file", ".gitattributes"), ("directory", "1_Pool")}
+    status, deep = request(hub_server, "GET", "/api/models/alice/m/tree/main?recursive=True")
+    assert ("file", "1_Pool/config.json") in {(e["type"], e["path"]) for e in deep}
+    assert request(hub_server, "GET", "/api/models/alice/m/tree/main/additional_chat_templates")[0] == 404
+    status, info = request(hub_server, "POST", "/api/models/alice/m/paths-info/main", b"paths=1_Pool%2Fconfig.json&paths=nope",
+                           content_type="application/x-www-form-urlencoded")
+    assert status == 200 and [(e["path"], e["oid"]) for e in info] == [("1_Pool/config.json", git_blob_sha1(b"{}"))]
+    assert request(hub_server, "GET", "/api/models/alice/m/tree/nobranch")[0] == 404
+    assert request(hub_server, "GET", "/api/models/alice/m", token="hf_bob_write")[0] == 200  # public
