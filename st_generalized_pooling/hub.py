@@ -50,8 +50,9 @@ class PushResult:
     files: list[str]
 
 
-def is_hub_id(name_or_path: str) -> bool:
-    return not Path(name_or_path).exists()
+def hub_id(name_or_path: str) -> str | None:
+    """``name_or_path`` when it names a Hub repo rather than a local folder (the card's base_model is an id)."""
+    return None if Path(name_or_path).exists() else name_or_path
 
 
 def uses_generalized_pooling(name_or_path: str) -> bool:
@@ -76,7 +77,7 @@ def prepare(
     if not uses_generalized_pooling(name_or_path):
         base = SentenceTransformer(name_or_path, device=device)
         model = convert(base, num_heads=num_heads, hidden_dim=hidden_dim, seed=seed)
-        recorded = base_model or (name_or_path if is_hub_id(name_or_path) else None)
+        recorded = hub_id(base_model) if base_model else hub_id(name_or_path)
         return PreparedModel(model, base, name_or_path, recorded, converted=True, seed=seed)
     if base_model is None:
         card = read_card(name_or_path)
@@ -92,7 +93,7 @@ def prepare(
         load_model(name_or_path, device=device),
         SentenceTransformer(base_model, device=device),
         base_model,
-        base_model,
+        hub_id(base_model),
         converted=False,
         seed=None,
     )

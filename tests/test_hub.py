@@ -22,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import SENTENCES
 from hub_server import HubServer, git_blob_sha1, hub_server  # noqa: F401  (hub_server is a fixture)
 from huggingface_hub import ModelCard
 
-from st_generalized_pooling import convert
+from st_generalized_pooling import GeneralizedPoolingError, convert, save_model
+from st_generalized_pooling.hub import build_upload_folder, prepare
 from st_generalized_pooling.loading import package_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -356,6 +358,26 @@ def test_missing_permission_fails_with_one_line(published):
     lines = error_lines(step["stderr"])
     assert step["code"] == 2 and len(lines) == 1 and "403" in lines[0] and "Traceback" not in step["stderr"]
     assert "hf_bob_write" not in step["stderr"] + step["stdout"]
+
+
+def test_an_already_converted_model_is_published_as_it_is(distil_model, tmp_path):
+    distil_model.save(str(tmp_path / "base"))
+    tuned = convert(distil_model, num_heads=4, seed=3)
+    pooling = tuned[1]
+    with torch.no_grad():
+        pooling.w2.normal_(0, 0.1)  # stands in for fine-tuning
+    pooling.training = {"loss": "CoSENTLoss", "epochs": 1}
+    save_model(tuned, tmp_path / "tuned", create_model_card=False)
+    with pytest.raises(GeneralizedPoolingError, match="--base-model"):
+        prepare(str(tmp_path / "tuned"))  # its card names no base model to measure against
+    prepared = prepare(str(tmp_path / "tuned"), base_model=str(tmp_path / "base"))
+    assert not prepared.converted and prepared.base_model is None  # a folder is no Hub id for the metadata
+    build_upload_folder(prepared, tmp_path / "upload", "alice/tuned")
+    weights = "1_MultiHeadGeneralizedPooling/model.safetensors"
+    assert (tmp_path / "upload" / weights).read_bytes() == (tmp_path / "tuned" / weights).read_bytes()
+    text = (tmp_path / "upload" / "README.md").read_text(encoding="utf-8")
+    assert "published as it was given" in text and "**loss:** CoSENTLoss" in text
+    assert ModelCard(text).data.base_model is None
 
 
 # The server checks the protocol: what a client sends wrong is refused, not accepted.
