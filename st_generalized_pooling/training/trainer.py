@@ -100,10 +100,10 @@ def train_with_trainer(
     """Train ``model`` with SentenceTransformerTrainer on (sentence1, sentence2, score) pairs.
 
     With ``eval_dataset`` it evaluates and checkpoints every epoch and ends with the checkpoint of the lowest eval
-    loss (``load_best_model_at_end``). ``freeze`` freezes the encoder; ``pooling_learning_rate`` is the generalized
-    pooling's own learning rate (None: ``learning_rate``). Checkpoints go to ``output_dir`` (default: a temporary
-    folder, removed at the end). Other keyword arguments go to SentenceTransformerTrainingArguments. Returns the
-    training record, also stored on the model's generalized pooling.
+    loss (``load_best_model_at_end``). ``freeze`` freezes the encoder (it stays frozen afterwards);
+    ``pooling_learning_rate`` is the generalized pooling's own learning rate (None: ``learning_rate``). Checkpoints
+    go to ``output_dir`` (default: a temporary folder, removed at the end). Other keyword arguments go to
+    SentenceTransformerTrainingArguments. Returns the training record, also stored on the model's pooling.
     """
     train_pairs = as_pairs(train_dataset, "train_dataset")
     eval_pairs = as_pairs(eval_dataset, "eval_dataset") if eval_dataset is not None else None
