@@ -24,7 +24,13 @@ from st_generalized_pooling.loading import PACKAGE, package_version
 from st_generalized_pooling.pooling import SOURCE_FILE_NAME, MultiHeadGeneralizedPooling
 
 TEMPLATE = importlib.resources.files("st_generalized_pooling") / "model_card" / "template.md"
-TAGS = ["sentence-transformers", "sentence-similarity", "feature-extraction", "generalized-pooling", "attention-pooling"]
+TAGS = [
+    "sentence-transformers",
+    "sentence-similarity",
+    "feature-extraction",
+    "generalized-pooling",
+    "attention-pooling",
+]
 
 
 def read_card(name_or_path: str, **hub_kwargs: Any) -> ModelCard | None:
@@ -53,7 +59,9 @@ def describe(module: torch.nn.Module) -> str:
     if isinstance(module, Transformer):
         config = module.auto_model.config
         parameters = sum(p.numel() for p in module.parameters())
-        return f"{type(module.auto_model).__name__} (`{config.model_type}`), {parameters:,} parameters: token embeddings"
+        return (
+            f"{type(module.auto_model).__name__} (`{config.model_type}`), {parameters:,} parameters: token embeddings"
+        )
     if isinstance(module, MultiHeadGeneralizedPooling):
         return (
             f"generalized pooling, {module.num_heads} heads x {module.head_dim} dimensions, attention MLP width "
@@ -108,7 +116,8 @@ def make_card(
         pipeline_tag="sentence-similarity",
         tags=TAGS,
     )
-    layout = list(zip(json.loads((Path(folder) / "modules.json").read_text(encoding="utf-8")), model.children()))
+    entries = json.loads((Path(folder) / "modules.json").read_text(encoding="utf-8"))
+    layout = list(zip(entries, model.children(), strict=True))
     modules = [
         {"index": entry["idx"], "path": entry["path"], "type": entry["type"], "description": describe(module)}
         for entry, module in layout

@@ -6,8 +6,9 @@ repos in memory as real commit histories: every commit is an immutable snapshot 
 branches, PRs and the resolve headers behave like the Hub's. Requests are checked, not just accepted: bad tokens,
 missing rights, private repos, malformed JSON/NDJSON bodies, unknown LFS objects and wrong hashes are refused
 with the status codes and ``X-Error-Code`` headers the client maps to its own exceptions. Every request is
-recorded in ``HubServer.requests`` and server-side exceptions in ``HubServer.errors``; routes the server does not know are answered 404 and listed in
-``HubServer.unknown_routes``, so a test can assert that the client used nothing else.
+recorded in ``HubServer.requests`` and server-side exceptions in ``HubServer.errors``; routes the server does not
+know are answered 404 and listed in ``HubServer.unknown_routes``, so a test can assert that the client used
+nothing else.
 
 Routes (``{repo}`` is ``namespace/name``, ``{rev}`` a branch, ``refs/pr/N`` or commit sha, URL-quoted):
     GET  /api/whoami-v2
@@ -39,6 +40,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -207,9 +209,9 @@ class HubServer(ThreadingHTTPServer):
 
     def add_folder(self, repo_id: str, folder, owner: str, private: bool = False) -> Commit:
         """Publish a local folder directly (server side), e.g. a base model the tests then load by id."""
-        from pathlib import Path
-
-        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+        files = {
+            p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()
+        }
         with self.lock:
             repo = self.create_repo(repo_id, owner, private)
             return self.commit(repo, "main", repo.resolve("main"), "add model", "", owner, files, {}, [])
@@ -288,7 +290,9 @@ class HubHandler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def send_json(self, status: int, payload, headers: dict | None = None) -> int:
-        return self.send_bytes(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+        return self.send_bytes(
+            status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
+        )
 
     def send_bytes(self, status: int, data: bytes, headers: dict | None = None) -> int:
         """Answer with ``data`` (only its length for HEAD), keeping the HTTP/1.1 connection usable."""
@@ -341,7 +345,10 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def route_whoami(self, body: bytes) -> int:
         name, role = self.user(required=True)
-        return self.send_json(200, {"type": "user", "name": name, "orgs": [], "auth": {"type": "access_token", "accessToken": {"role": role}}})
+        return self.send_json(
+            200,
+            {"type": "user", "name": name, "orgs": [], "auth": {"type": "access_token", "accessToken": {"role": role}}},
+        )
 
     def route_create_repo(self, body: bytes) -> int:
         name, role = self.user(required=True)
@@ -364,7 +371,9 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def route_delete_repo(self, body: bytes) -> int:
         payload = self.json_body(body)
-        repo = self.repo(f"{payload.get('organization') or self.user(required=True)[0]}/{payload.get('name')}", write=True)
+        repo = self.repo(
+            f"{payload.get('organization') or self.user(required=True)[0]}/{payload.get('name')}", write=True
+        )
         del self.server.repos[repo.repo_id]
         return self.send_json(200, {})
 
@@ -385,15 +394,30 @@ class HubHandler(BaseHTTPRequestHandler):
             if self.query.get("blobs") in ("1", "true", "True"):
                 sibling.update(size=blob.size, blobId=blob.sha1)
                 if blob.lfs_sha256:
-                    sibling["lfs"] = {"sha256": blob.lfs_sha256, "size": blob.size, "pointerSize": len(lfs_pointer(blob.lfs_sha256, blob.size))}
+                    sibling["lfs"] = {
+                        "sha256": blob.lfs_sha256,
+                        "size": blob.size,
+                        "pointerSize": len(lfs_pointer(blob.lfs_sha256, blob.size)),
+                    }
             siblings.append(sibling)
         card = self.server.blobs.get(commit.files["README.md"].sha1) if "README.md" in commit.files else None
         card_data = parse_front_matter(card.decode()) if card else None
         info = {
-            "_id": hashlib.sha1(repo.encode()).hexdigest()[:24], "id": repo, "modelId": repo, "author": model.owner,
-            "sha": commit.sha, "lastModified": commit.date, "private": model.private, "disabled": False, "gated": False,
-            "tags": (card_data or {}).get("tags", []), "library_name": (card_data or {}).get("library_name"),
-            "pipeline_tag": (card_data or {}).get("pipeline_tag"), "siblings": siblings, "downloads": 0, "likes": 0,
+            "_id": hashlib.sha1(repo.encode()).hexdigest()[:24],
+            "id": repo,
+            "modelId": repo,
+            "author": model.owner,
+            "sha": commit.sha,
+            "lastModified": commit.date,
+            "private": model.private,
+            "disabled": False,
+            "gated": False,
+            "tags": (card_data or {}).get("tags", []),
+            "library_name": (card_data or {}).get("library_name"),
+            "pipeline_tag": (card_data or {}).get("pipeline_tag"),
+            "siblings": siblings,
+            "downloads": 0,
+            "likes": 0,
         }
         if card_data is not None:
             info["cardData"] = card_data
@@ -405,19 +429,30 @@ class HubHandler(BaseHTTPRequestHandler):
         files = self.json_body(body).get("files")
         if not isinstance(files, list) or not files:
             raise HubError(400, "'files' must be a non-empty list")
-        attributes = self.server.read(commit.files[".gitattributes"]).decode() if ".gitattributes" in commit.files else ""
+        attributes = (
+            self.server.read(commit.files[".gitattributes"]).decode() if ".gitattributes" in commit.files else ""
+        )
         lfs_patterns = [line.split()[0] for line in attributes.splitlines() if "filter=lfs" in line]
         answer = []
         for entry in files:
-            if not (isinstance(entry, dict) and isinstance(entry.get("path"), str) and isinstance(entry.get("size"), int)
-                    and isinstance(entry.get("sample"), str) and entry["size"] >= 0):
-                raise HubError(400, f"Malformed preupload entry {entry!r}: needs path (str), size (int), sample (base64)")
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("path"), str)
+                and isinstance(entry.get("size"), int)
+                and isinstance(entry.get("sample"), str)
+                and entry["size"] >= 0
+            ):
+                raise HubError(
+                    400, f"Malformed preupload entry {entry!r}: needs path (str), size (int), sample (base64)"
+                )
             check_path(entry["path"])
             try:
                 base64.b64decode(entry["sample"], validate=True)
             except binascii.Error:
                 raise HubError(400, f"'sample' of {entry['path']} is not base64") from None
-            big = entry["size"] > MAX_REGULAR_SIZE or any(fnmatch.fnmatch(entry["path"].rsplit("/", 1)[-1], p) for p in lfs_patterns)
+            big = entry["size"] > MAX_REGULAR_SIZE or any(
+                fnmatch.fnmatch(entry["path"].rsplit("/", 1)[-1], p) for p in lfs_patterns
+            )
             mode = "regular" if self.server.inline_only or not big else "lfs"
             remote = commit.files.get(entry["path"])
             oid = None if remote is None else (remote.lfs_sha256 if mode == "lfs" else remote.sha1)
@@ -477,7 +512,9 @@ class HubHandler(BaseHTTPRequestHandler):
             if ref not in model.refs:
                 raise HubError(400, f"Cannot commit to {ref}: not a branch")
         author = self.user(required=True)[0]
-        commit = self.server.commit(model, ref, base, header["summary"], header.get("description", ""), author, files, lfs_files, deletions)
+        commit = self.server.commit(
+            model, ref, base, header["summary"], header.get("description", ""), author, files, lfs_files, deletions
+        )
         answer = {"success": True, "commitOid": commit.sha, "commitUrl": f"{self.repo_url(repo)}/commit/{commit.sha}"}
         if create_pr:
             answer["pullRequestUrl"] = f"{self.repo_url(repo)}/discussions/{ref.rsplit('/', 1)[1]}"
@@ -488,7 +525,7 @@ class HubHandler(BaseHTTPRequestHandler):
         for path, blob in sorted(commit.files.items()):
             if prefix and not path.startswith(prefix + "/"):
                 continue
-            rest = path[len(prefix) + 1:] if prefix else path
+            rest = path[len(prefix) + 1 :] if prefix else path
             if "/" in rest:
                 parts = rest.split("/")[:-1]
                 for depth in range(1, len(parts) + 1 if recursive else 2):
@@ -496,7 +533,10 @@ class HubHandler(BaseHTTPRequestHandler):
                 if not recursive:
                     continue
             entries.append(file_entry(path, blob))
-        entries += [{"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f} for f in sorted(folders)]
+        entries += [
+            {"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
+            for f in sorted(folders)
+        ]
         return entries
 
     def route_tree(self, body: bytes, repo: str, rev: str, path: str | None) -> int:
@@ -522,15 +562,23 @@ class HubHandler(BaseHTTPRequestHandler):
             if path in commit.files:
                 answer.append(file_entry(path, commit.files[path]))
             elif any(p.startswith(path.rstrip("/") + "/") for p in commit.files):
-                answer.append({"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0, "path": path})
+                answer.append(
+                    {"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0, "path": path}
+                )
         return self.send_json(200, answer)
 
     def route_refs(self, body: bytes, repo: str) -> int:
         model = self.repo(repo)
-        branches = [{"name": r, "ref": f"refs/heads/{r}", "targetCommit": s} for r, s in model.refs.items() if not r.startswith("refs/")]
+        branches = [
+            {"name": r, "ref": f"refs/heads/{r}", "targetCommit": s}
+            for r, s in model.refs.items()
+            if not r.startswith("refs/")
+        ]
         answer = {"branches": branches, "tags": [], "converts": []}
         if self.query.get("include_prs") in ("1", "true", "True"):
-            answer["pullRequests"] = [{"name": r, "ref": r, "targetCommit": s} for r, s in model.refs.items() if r.startswith("refs/pr/")]
+            answer["pullRequests"] = [
+                {"name": r, "ref": r, "targetCommit": s} for r, s in model.refs.items() if r.startswith("refs/pr/")
+            ]
         return self.send_json(200, answer)
 
     def route_commits(self, body: bytes, repo: str, rev: str) -> int:
@@ -563,8 +611,13 @@ class HubHandler(BaseHTTPRequestHandler):
             raise HubError(400, "'objects' must be a non-empty list of sha256 objects")
         answer = []
         for obj in objects:
-            if not (isinstance(obj, dict) and isinstance(obj.get("oid"), str) and SHA256.fullmatch(obj["oid"])
-                    and isinstance(obj.get("size"), int) and obj["size"] >= 0):
+            if not (
+                isinstance(obj, dict)
+                and isinstance(obj.get("oid"), str)
+                and SHA256.fullmatch(obj["oid"])
+                and isinstance(obj.get("size"), int)
+                and obj["size"] >= 0
+            ):
                 raise HubError(400, f"Malformed LFS object {obj!r}")
             entry = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
             if obj["oid"] not in self.server.lfs_objects:
@@ -575,7 +628,9 @@ class HubHandler(BaseHTTPRequestHandler):
                     "verify": {"href": f"{self.server.url}/lfs/verify/{ticket}", "header": {}},
                 }
             answer.append(entry)
-        return self.send_bytes(200, json.dumps({"transfer": "basic", "objects": answer}).encode(), {"Content-Type": LFS_MIME})
+        return self.send_bytes(
+            200, json.dumps({"transfer": "basic", "objects": answer}).encode(), {"Content-Type": LFS_MIME}
+        )
 
     def route_lfs_upload(self, body: bytes, ticket: str) -> int:
         """The pre-signed upload URL: the ticket is the credential, so no token is needed (as with S3)."""
@@ -604,7 +659,12 @@ class HubHandler(BaseHTTPRequestHandler):
         if blob is None:
             raise HubError(404, f"Entry not found: {path}", "EntryNotFound", {"X-Repo-Commit": commit.sha})
         data = self.server.read(blob)
-        headers = {"X-Repo-Commit": commit.sha, "ETag": f'"{blob.etag}"', "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+        headers = {
+            "X-Repo-Commit": commit.sha,
+            "ETag": f'"{blob.etag}"',
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
         if blob.lfs_sha256:
             headers.update({"X-Linked-Etag": f'"{blob.lfs_sha256}"', "X-Linked-Size": blob.size})
         status = 200
@@ -612,10 +672,14 @@ class HubHandler(BaseHTTPRequestHandler):
         if ranged and self.command == "GET":
             start, end = int(ranged[1]), int(ranged[2]) if ranged[2] else len(data) - 1
             if start >= len(data):
-                raise HubError(416, f"Range {self.headers['Range']} outside {len(data)} bytes", headers={"Content-Range": f"bytes */{len(data)}"})
+                raise HubError(
+                    416,
+                    f"Range {self.headers['Range']} outside {len(data)} bytes",
+                    headers={"Content-Range": f"bytes */{len(data)}"},
+                )
             end = min(end, len(data) - 1)
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            data, status = data[start:end + 1], 206
+            data, status = data[start : end + 1], 206
         return self.send_bytes(status, data, headers)
 
 
@@ -630,7 +694,11 @@ def check_path(path: str) -> str:
 def file_entry(path: str, blob: Blob) -> dict:
     entry = {"type": "file", "oid": blob.sha1, "size": blob.size, "path": path}
     if blob.lfs_sha256:
-        entry["lfs"] = {"oid": blob.lfs_sha256, "size": blob.size, "pointerSize": len(lfs_pointer(blob.lfs_sha256, blob.size))}
+        entry["lfs"] = {
+            "oid": blob.lfs_sha256,
+            "size": blob.size,
+            "pointerSize": len(lfs_pointer(blob.lfs_sha256, blob.size)),
+        }
     return entry
 
 
@@ -660,7 +728,9 @@ def card_metadata_errors(content: str) -> list[str]:
             errors.append(f'"{key}" must be a string')
     for key in ("tags", "language", "base_model", "datasets"):
         value = data.get(key)
-        if value is not None and not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+        if value is not None and not (
+            isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
             errors.append(f'"{key}" must be a string or a list of strings')
     return errors
 

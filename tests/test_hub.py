@@ -133,8 +133,9 @@ json.dump({"embeddings": model.encode(json.loads(sys.argv[2])).tolist()}, open(s
 """
 
 
-def hub_env(server: HubServer, home: Path, token: str | None = "hf_alice_write", xet: bool = False,
-            offline: bool = False) -> dict[str, str]:
+def hub_env(
+    server: HubServer, home: Path, token: str | None = "hf_alice_write", xet: bool = False, offline: bool = False
+) -> dict[str, str]:
     """A subprocess environment that talks to ``server`` only, with its own cache and no inherited HF_* setting."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
     env.update(HF_ENDPOINT=server.url, HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1", TRANSFORMERS_VERBOSITY="error")
@@ -148,8 +149,9 @@ def hub_env(server: HubServer, home: Path, token: str | None = "hf_alice_write",
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, *args], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
@@ -214,21 +216,41 @@ def published(distil_model, tmp_path_factory):
         cli = ["-m", "st_generalized_pooling.cli", "push", *CONVERT, "--repo-id", REPO]
         phase1 = {
             "lfs": start(push_driver(lfs_steps, tmp / "lfs.json"), hub_env(lfs, tmp / "home-lfs"), ROOT),
-            "inline": start(push_driver([["first", "cli", [*CONVERT, "--repo-id", REPO]]], tmp / "inline.json"),
-                            hub_env(inline, tmp / "home-inline", xet=True), ROOT),
+            "inline": start(
+                push_driver([["first", "cli", [*CONVERT, "--repo-id", REPO]]], tmp / "inline.json"),
+                hub_env(inline, tmp / "home-inline", xet=True),
+                ROOT,
+            ),
             "wrong_token": start(cli, hub_env(lfs, tmp / "home-wrong", token="hf_not_a_token"), tmp / "cwd"),
-            "unreachable": start(cli, {**hub_env(lfs, tmp / "home-down"), "HF_ENDPOINT": "http://127.0.0.1:9"}, tmp / "cwd"),
+            "unreachable": start(
+                cli, {**hub_env(lfs, tmp / "home-down"), "HF_ENDPOINT": "http://127.0.0.1:9"}, tmp / "cwd"
+            ),
         }
         result = {name: finish_json(phase1[name], tmp / f"{name}.json") for name in ("lfs", "inline")}
         result.update(wrong_token=finish(phase1["wrong_token"]), unreachable=finish(phase1["unreachable"]))
         assert result["lfs"]["second"]["code"] == 0, result["lfs"]["second"]
 
         sentences = json.dumps(SENTENCES)
-        load = start(["-I", "-c", HIDE_PACKAGE + LOAD, REPO, PRIVATE_REPO, sentences, str(tmp / "load.json"),
-                      str(tmp / "home-seen")], hub_env(lfs, tmp / "home-load", token=None), tmp / "cwd")
+        load = start(
+            [
+                "-I",
+                "-c",
+                HIDE_PACKAGE + LOAD,
+                REPO,
+                PRIVATE_REPO,
+                sentences,
+                str(tmp / "load.json"),
+                str(tmp / "home-seen"),
+            ],
+            hub_env(lfs, tmp / "home-load", token=None),
+            tmp / "cwd",
+        )
         result.update(finish_json(load, tmp / "load.json"))
-        offline = start(["-I", "-c", HIDE_PACKAGE + LOAD_OFFLINE, REPO, sentences, str(tmp / "offline.json")],
-                        hub_env(lfs, tmp / "home-load", token=None, offline=True), tmp / "cwd")
+        offline = start(
+            ["-I", "-c", HIDE_PACKAGE + LOAD_OFFLINE, REPO, sentences, str(tmp / "offline.json")],
+            hub_env(lfs, tmp / "home-load", token=None, offline=True),
+            tmp / "cwd",
+        )
         lfs.shutdown()  # offline means offline: the server is not even there
         result["offline"] = finish_json(offline, tmp / "offline.json")
         yield {"tmp": tmp, "lfs_server": lfs, "inline_server": inline, "source": source, **result}
@@ -249,9 +271,18 @@ def test_dry_run_writes_exactly_what_is_uploaded(published):
 
 def test_repo_holds_a_self_contained_model_with_safetensors_and_the_package_version(published):
     files = read_folder(published["tmp"] / "dry")
-    assert {"modules.json", "config_sentence_transformers.json", "generalized_pooling.py", "README.md",
-            "model.safetensors", "1_MultiHeadGeneralizedPooling/model.safetensors", "2_Dense/model.safetensors",
-            "1_MultiHeadGeneralizedPooling/config.json", "2_Dense/config.json", "tokenizer.json"} <= set(files)
+    assert {
+        "modules.json",
+        "config_sentence_transformers.json",
+        "generalized_pooling.py",
+        "README.md",
+        "model.safetensors",
+        "1_MultiHeadGeneralizedPooling/model.safetensors",
+        "2_Dense/model.safetensors",
+        "1_MultiHeadGeneralizedPooling/config.json",
+        "2_Dense/config.json",
+        "tokenizer.json",
+    } <= set(files)
     assert not [name for name in files if name.endswith((".bin", ".pt", ".pth", ".pkl"))]
     assert files["generalized_pooling.py"] == published["source"]  # the package's own module
     assert json.loads(files["modules.json"])[1]["type"] == "generalized_pooling.MultiHeadGeneralizedPooling"
@@ -275,10 +306,14 @@ def test_lfs_upload_path_sends_weights_through_lfs_batch_and_put(published):
     assert published["lfs"]["xet_disabled"] is True
     commit = lfs.repos[REPO].resolve("main")
     assert {path for path, blob in commit.files.items() if blob.lfs_sha256} == {
-        "model.safetensors", "1_MultiHeadGeneralizedPooling/model.safetensors", "2_Dense/model.safetensors"}
+        "model.safetensors",
+        "1_MultiHeadGeneralizedPooling/model.safetensors",
+        "2_Dense/model.safetensors",
+    }
     assert ("POST", f"/{REPO}.git/info/lfs/objects/batch", 200) in lfs.requests
-    assert any(method == "PUT" and path.startswith("/lfs/upload/") and status == 200
-               for method, path, status in lfs.requests)
+    assert any(
+        method == "PUT" and path.startswith("/lfs/upload/") and status == 200 for method, path, status in lfs.requests
+    )
     assert lfs.unknown_routes == [] and lfs.errors == []
 
 
@@ -383,8 +418,15 @@ def test_an_already_converted_model_is_published_as_it_is(distil_model, tmp_path
 # The server checks the protocol: what a client sends wrong is refused, not accepted.
 
 
-def request(server: HubServer, method: str, path: str, body: bytes | None = None, token: str | None = "hf_alice_write",
-            content_type: str = "application/json", headers: dict | None = None) -> tuple[int, dict]:
+def request(
+    server: HubServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    token: str | None = "hf_alice_write",
+    content_type: str = "application/json",
+    headers: dict | None = None,
+) -> tuple[int, dict]:
     headers = {"Content-Type": content_type, **(headers or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -407,7 +449,10 @@ def test_server_refuses_bad_tokens_and_rights(hub_server):
     assert request(hub_server, "POST", "/api/repos/create", b'{"name": "m"}')[0] == 200
     status, answer = request(hub_server, "POST", "/api/repos/create", b'{"name": "m"}')
     assert status == 409 and answer["url"].endswith("/alice/m")
-    assert request(hub_server, "POST", "/api/models/alice/m/preupload/main", b'{"files": []}', token="hf_bob_write")[0] == 403
+    assert (
+        request(hub_server, "POST", "/api/models/alice/m/preupload/main", b'{"files": []}', token="hf_bob_write")[0]
+        == 403
+    )
 
 
 def test_server_refuses_malformed_commits(hub_server):
@@ -419,7 +464,12 @@ def test_server_refuses_malformed_commits(hub_server):
     assert request(hub_server, "POST", commit, ndjson(header, file), content_type="application/json")[0] == 400
     assert request(hub_server, "POST", commit, b"{not json\n", content_type=nd)[0] == 400
     assert request(hub_server, "POST", commit, ndjson(file), content_type=nd)[0] == 400  # no header first
-    assert request(hub_server, "POST", commit, ndjson({"key": "header", "value": {"summary": ""}}, file), content_type=nd)[0] == 400
+    assert (
+        request(hub_server, "POST", commit, ndjson({"key": "header", "value": {"summary": ""}}, file), content_type=nd)[
+            0
+        ]
+        == 400
+    )
     bad_path = {"key": "file", "value": {**file["value"], "path": "../a.txt"}}
     assert request(hub_server, "POST", commit, ndjson(header, bad_path), content_type=nd)[0] == 400
     unknown_lfs = {"key": "lfsFile", "value": {"path": "w.safetensors", "algo": "sha256", "oid": "0" * 64, "size": 1}}
@@ -435,13 +485,20 @@ def test_server_checks_lfs_uploads(hub_server):
     oid = hashlib.sha256(data).hexdigest()
     batch = "/alice/m.git/info/lfs/objects/batch"
     lfs = "application/vnd.git-lfs+json"
-    body = json.dumps({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": len(data)}]}).encode()
+    body = json.dumps(
+        {"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": len(data)}]}
+    ).encode()
     assert request(hub_server, "POST", batch, body, content_type=lfs)[0] == 400  # no LFS Accept header
-    malformed = json.dumps({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": "xyz", "size": 1}]}).encode()
+    malformed = json.dumps(
+        {"operation": "upload", "transfers": ["basic"], "objects": [{"oid": "xyz", "size": 1}]}
+    ).encode()
     assert request(hub_server, "POST", batch, malformed, content_type=lfs, headers={"Accept": lfs})[0] == 400
     status, answer = request(hub_server, "POST", batch, body, content_type=lfs, headers={"Accept": lfs})
     href = answer["objects"][0]["actions"]["upload"]["href"].removeprefix(hub_server.url)
-    assert request(hub_server, "PUT", href, b"something else", token=None, content_type="application/octet-stream")[0] == 400
+    assert (
+        request(hub_server, "PUT", href, b"something else", token=None, content_type="application/octet-stream")[0]
+        == 400
+    )
     assert request(hub_server, "PUT", href, data, token=None, content_type="application/octet-stream")[0] == 200
     status, answer = request(hub_server, "POST", batch, body, content_type=lfs, headers={"Accept": lfs})
     assert "actions" not in answer["objects"][0]  # already stored: nothing to upload
@@ -449,7 +506,9 @@ def test_server_checks_lfs_uploads(hub_server):
 
 def test_server_validates_card_metadata(hub_server):
     def validate(content: str) -> int:
-        return request(hub_server, "POST", "/api/validate-yaml", json.dumps({"content": content, "repoType": "model"}).encode())[0]
+        return request(
+            hub_server, "POST", "/api/validate-yaml", json.dumps({"content": content, "repoType": "model"}).encode()
+        )[0]
 
     assert validate("---\nlicense: mit\ntags:\n- a\n---\ntext") == 200
     assert validate("---\nlicense: [mit\n---\n") == 400
@@ -459,17 +518,29 @@ def test_server_validates_card_metadata(hub_server):
 
 def test_server_lists_trees_and_paths(hub_server):
     request(hub_server, "POST", "/api/repos/create", b'{"name": "m"}')
-    file = {"key": "file", "value": {"path": "1_Pool/config.json", "content": base64.b64encode(b"{}").decode(),
-                                     "encoding": "base64"}}
+    file = {
+        "key": "file",
+        "value": {"path": "1_Pool/config.json", "content": base64.b64encode(b"{}").decode(), "encoding": "base64"},
+    }
     header = {"key": "header", "value": {"summary": "s"}}
-    request(hub_server, "POST", "/api/models/alice/m/commit/main", ndjson(header, file), content_type="application/x-ndjson")
+    request(
+        hub_server, "POST", "/api/models/alice/m/commit/main", ndjson(header, file), content_type="application/x-ndjson"
+    )
     status, top = request(hub_server, "GET", "/api/models/alice/m/tree/main")
-    assert status == 200 and {(e["type"], e["path"]) for e in top} == {("file", ".gitattributes"), ("directory", "1_Pool")}
+    assert status == 200 and {(e["type"], e["path"]) for e in top} == {
+        ("file", ".gitattributes"),
+        ("directory", "1_Pool"),
+    }
     status, deep = request(hub_server, "GET", "/api/models/alice/m/tree/main?recursive=True")
     assert ("file", "1_Pool/config.json") in {(e["type"], e["path"]) for e in deep}
     assert request(hub_server, "GET", "/api/models/alice/m/tree/main/additional_chat_templates")[0] == 404
-    status, info = request(hub_server, "POST", "/api/models/alice/m/paths-info/main", b"paths=1_Pool%2Fconfig.json&paths=nope",
-                           content_type="application/x-www-form-urlencoded")
+    status, info = request(
+        hub_server,
+        "POST",
+        "/api/models/alice/m/paths-info/main",
+        b"paths=1_Pool%2Fconfig.json&paths=nope",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert status == 200 and [(e["path"], e["oid"]) for e in info] == [("1_Pool/config.json", git_blob_sha1(b"{}"))]
     assert request(hub_server, "GET", "/api/models/alice/m/tree/nobranch")[0] == 404
     assert request(hub_server, "GET", "/api/models/alice/m", token="hf_bob_write")[0] == 200  # public
