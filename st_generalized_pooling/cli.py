@@ -175,10 +175,12 @@ def add_push(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", default=DISTILUSE, help=f"Hub id or folder of the model (default {DISTILUSE})")
     parser.add_argument("--repo-id", required=True, help="Hub repo to publish to, e.g. user/distiluse-mhgp")
-    parser.add_argument("--private", action="store_true", help="create the repo as private (if it is new)")
+    parser.add_argument("--private", action="store_true",
+                        help="create the repo as private; an existing public repo is refused, not uploaded to")
     parser.add_argument("--revision", default=None, metavar="BRANCH", help="branch to commit to (created if needed)")
     parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
-    parser.add_argument("--commit-message", default=None, help="commit message (default: a description of the upload)")
+    parser.add_argument("--commit-message", default=None,
+                        help="commit message (default: a standard upload message)")
     parser.add_argument("--dry-run", default=None, metavar="DIR",
                         help="write the exact folder that would be uploaded to DIR, list it, and upload nothing")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login); never printed")
