@@ -22,6 +22,10 @@ WORDS = (
 ).split()
 MAX_LENGTH = 24
 
+# One intra-op thread: on the shared 2-core machine, with other jobs running, every small parallel op
+# (index_add_, scatter_reduce_) waits for a descheduled second thread, and the tiny-model tests ran 10x slower.
+torch.set_num_threads(1)
+
 SENTENCES = [
     "",
     "open",
