@@ -7,7 +7,7 @@ which tokenizes and runs the encoder at every step; its own train_runtime) again
 per-epoch seconds, after the one-off caching pass, reported separately). Interleaved rounds in one process, the
 order alternating between rounds; the figure is the median of the per-round ratios.
 
-    python scripts/benchmark_training.py [--pairs 256] [--rounds 5] [--catalog /usr/share/locale/de/LC_MESSAGES/apt.mo]
+    python scripts/benchmark_training.py [--pairs 256] [--rounds 5] [--threads N] [--catalog FILE.mo]
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds (default 5)")
     parser.add_argument("--batch-size", type=int, default=32, help="pairs per step (default 32)")
     parser.add_argument("--catalog", default="/usr/share/locale/de/LC_MESSAGES/apt.mo", help="a .mo catalog")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as folder:
         model = distiluse_shaped(folder)

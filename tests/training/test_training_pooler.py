@@ -14,7 +14,7 @@ from sentence_transformers.sentence_transformer.losses import ContrastiveLoss, C
 from st_generalized_pooling import GeneralizedPoolingError, convert, save_model
 from st_generalized_pooling.loading import package_version
 from st_generalized_pooling.training import HeadDiversityLoss, train_pooling_head, train_with_trainer
-from st_generalized_pooling.training.cache import INDEX_NAME, TokenEmbeddingCache
+from st_generalized_pooling.training.cache import INDEX_NAME, RANKS_NAME, TokenEmbeddingCache
 
 PAIRS = make_pairs(24)
 QUIET = {"show_progress_bar": False}
@@ -165,25 +165,34 @@ def test_a_disk_cache_gives_the_same_result_and_is_reused(model, tmp_path):
     train_pooling_head(model, PAIRS, CoSENTLoss(model), cache_dir=tmp_path / "cache", **arguments)
     assert all(torch.equal(a, b) for a, b in zip(state(model).values(), state(in_memory).values()))
     files = sorted(path.name for path in (tmp_path / "cache").iterdir())
-    assert files == ["token_embeddings-00000.safetensors", INDEX_NAME]
+    assert files == ["token_embeddings-00000.safetensors", RANKS_NAME, INDEX_NAME]
 
-    texts = ["open", "the file could not be saved"]
-    cache = TokenEmbeddingCache.build(model, texts, cache_dir=tmp_path / "small", show_progress_bar=False)
-    stamp = (tmp_path / "small" / "token_embeddings-00000.safetensors").stat().st_mtime_ns
-    again = TokenEmbeddingCache.build(model, texts, cache_dir=tmp_path / "small", show_progress_bar=False)
-    assert (tmp_path / "small" / "token_embeddings-00000.safetensors").stat().st_mtime_ns == stamp
-    indices = torch.tensor([1, 0])
+    shard = tmp_path / "small" / "token_embeddings-00000.safetensors"
+    cache = TokenEmbeddingCache.build(model, TEXTS, cache_dir=tmp_path / "small", show_progress_bar=False)
+    stamp = shard.stat().st_mtime_ns
+    again = TokenEmbeddingCache.build(model, TEXTS, cache_dir=tmp_path / "small", show_progress_bar=False)
+    assert shard.stat().st_mtime_ns == stamp  # reused, not encoded again
+    indices = torch.tensor([1, 0, 2])
     assert torch.equal(cache.batch(indices)["token_embeddings"], again.batch(indices)["token_embeddings"])
-    other = TokenEmbeddingCache.build(model, texts[::-1], cache_dir=tmp_path / "small", show_progress_bar=False)
-    assert torch.equal(other.batch(torch.tensor([0]))["token_embeddings"], cache.batch(torch.tensor([1]))["token_embeddings"])
+    model[0].max_seq_length = 3  # other encoder input: the cache must not be reused
+    shorter = TokenEmbeddingCache.build(model, TEXTS, cache_dir=tmp_path / "small", show_progress_bar=False)
+    assert shard.stat().st_mtime_ns != stamp and shorter.batch(indices)["token_embeddings"].shape[1] == 3
 
 
-def test_the_cache_holds_exactly_the_encoder_output_without_padding(model):
-    texts = ["open", "the file could not be saved", "open"]
-    cache = TokenEmbeddingCache.build(model, texts, batch_size=2, show_progress_bar=False)
-    batch = cache.batch(torch.tensor([0, 1]))
+TEXTS = ["the file could not be saved", "open", "cannot connect to the server", "open the file", "a"]
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_the_cache_holds_exactly_the_encoder_output_without_padding_across_shards(model, tmp_path, monkeypatch,
+                                                                                  on_disk):
+    monkeypatch.setattr("st_generalized_pooling.training.cache.SHARD_TEXTS", 2)  # 5 texts: 3 shards
+    cache = TokenEmbeddingCache.build(model, TEXTS, batch_size=2, cache_dir=tmp_path if on_disk else None,
+                                      show_progress_bar=False)
+    assert len(cache.shards) == 3
+    indices = torch.tensor([4, 0, 2, 1, 3])
+    batch = cache.batch(indices)
     with torch.no_grad():
-        direct = model[0](model.preprocess(texts[:2]))
+        direct = model[0](model.preprocess([TEXTS[i] for i in indices]))
     assert torch.equal(batch["attention_mask"], direct["attention_mask"])
     mask = direct["attention_mask"].bool()
     torch.testing.assert_close(batch["token_embeddings"][mask], direct["token_embeddings"][mask], atol=1e-6, rtol=0)
