@@ -7,6 +7,7 @@ vector (``"outputs"``). It keeps heads from learning the same thing; ``weight`` 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -34,13 +35,13 @@ LOSSES: dict[str, type[nn.Module]] = {
 def pairwise_hinge(heads: Tensor, margin: float) -> Tensor:
     """``sum_{i<j} max(margin - ||X_i - X_j||^2, 0)`` for ``heads`` of shape (..., H, F), one value per leading index.
 
-    Computed from explicit differences (not the expanded-square trick) so that near-identical heads are exact.
+    One head pair at a time, from explicit differences: exact for near-identical heads, and memory stays at one
+    (..., F) difference (attention matrices of long sentences are large).
     """
-    num_heads = heads.shape[-2]
-    differences = heads.unsqueeze(-2) - heads.unsqueeze(-3)  # (..., H, H, F)
-    squared = differences.pow(2).sum(-1)  # (..., H, H)
-    first, second = torch.triu_indices(num_heads, num_heads, offset=1, device=heads.device)
-    return torch.relu(margin - squared[..., first, second]).sum(-1)
+    total = heads.new_zeros(heads.shape[:-2])
+    for i, j in itertools.combinations(range(heads.shape[-2]), 2):
+        total = total + torch.relu(margin - (heads[..., i, :] - heads[..., j, :]).pow(2).sum(-1))
+    return total
 
 
 def is_generalized_pooling(module: nn.Module) -> bool:
