@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from conftest import SENTENCES
+from tiny_models import SENTENCES
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Dense, Normalize
 from sentence_transformers.sentence_transformer.modules import Pooling

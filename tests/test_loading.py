@@ -7,7 +7,7 @@ import os
 
 import pytest
 import torch
-from conftest import SENTENCES
+from tiny_models import SENTENCES
 from sentence_transformers import SentenceTransformer
 
 from st_generalized_pooling import MultiHeadGeneralizedPooling, UnsafeModelError, convert, load_model, save_model

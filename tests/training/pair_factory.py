@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from conftest import WORDS
+from tiny_models import WORDS
 
 
 def make_pairs(count: int, seed: int = 0) -> list[dict]:

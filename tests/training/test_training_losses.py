@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 import torch
-from conftest import SENTENCES
+from tiny_models import SENTENCES
 from sentence_transformers.sentence_transformer.losses import CoSENTLoss, MultipleNegativesRankingLoss
 
 from st_generalized_pooling import GeneralizedPoolingError, convert
