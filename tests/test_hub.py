@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SENTENCES
+from tiny_models import SENTENCES
 from hub_server import HubServer, git_blob_sha1, hub_server  # noqa: F401  (hub_server is a fixture)
 from huggingface_hub import ModelCard
 
@@ -373,6 +373,17 @@ def test_private_push_to_a_public_repo_is_refused(published):
     step = published["lfs"]["private_on_public"]
     assert step["code"] == 2 and error_lines(step["stderr"])[-1].endswith("push without --private.")
     assert len(error_lines(step["stderr"])) == 1  # and nothing uploaded: see the history test
+
+
+def test_tokens_are_never_printed(published):
+    outputs = [
+        step["stdout"] + step["stderr"]
+        for run in ("lfs", "inline")
+        for step in published[run].values()
+        if isinstance(step, dict)
+    ]
+    outputs += [published[run].stdout + published[run].stderr for run in ("wrong_token", "unreachable")]
+    assert len(outputs) == 11 and not [text for text in outputs for token in TOKENS if token in text]
 
 
 def test_wrong_token_fails_with_one_line(published):
