@@ -13,6 +13,7 @@ import re
 import tempfile
 from typing import Any
 
+import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
@@ -128,6 +129,7 @@ def train_with_trainer(
             "logging_strategy": "epoch",  # the logged loss is then each epoch's mean, as in train_pooling_head
             "report_to": "none",
             "disable_tqdm": not show_progress_bar,
+            "dataloader_pin_memory": torch.cuda.is_available(),  # pinning without a GPU only warns
         }
         args = SentenceTransformerTrainingArguments(**{**settings, **training_args})
         sizes = {"num_eval_pairs": len(eval_pairs)} if eval_pairs is not None else {}
