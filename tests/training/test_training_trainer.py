@@ -119,3 +119,11 @@ def test_a_model_running_its_repo_copy_of_the_pooling_checkpoints_and_restores_t
     assert same(remote[1].state_dict(), pooling_file(first)) and not same(pooling_file(first), pooling_file(last))
     reloaded = SentenceTransformer(first, trust_remote_code=True, device="cpu")
     assert same(reloaded.state_dict(), remote.state_dict())
+
+
+def test_a_penalised_loss_trains_through_the_trainer_and_is_recorded(model):
+    loss = HeadDiversityLoss(model, CoSENTLoss(model), penalty="outputs", weight=0.5)
+    untrained = copy.deepcopy(model[1].state_dict())
+    details = train_with_trainer(model, PAIRS, loss, epochs=1, batch_size=8, learning_rate=1e-3, **QUIET)
+    assert (details["loss"], details["penalty"], details["penalty_weight"]) == ("CoSENTLoss", "outputs", 0.5)
+    assert not same(untrained, model[1].state_dict())
