@@ -50,7 +50,7 @@ def pooling_of(model: SentenceTransformer) -> MultiHeadGeneralizedPooling:
 
 def training_record(pooling: MultiHeadGeneralizedPooling) -> dict[str, Any] | None:
     """The pooling's ``training`` config entry when it is a record (a dict), else None."""
-    record = pooling.get_config_dict().get("training")
+    record = pooling.get_config_dict().get("training_details")
     return record if isinstance(record, dict) and record else None
 
 

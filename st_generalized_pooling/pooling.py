@@ -48,7 +48,7 @@ class MultiHeadGeneralizedPooling(Module):
             projection, random W1, zero W2); ``"random"`` initialises every weight like ``nn.Linear``.
         include_prompt: if False, prompt tokens are left out of the pooling, as in ``Pooling``.
         seed: seed of the random initialisation, for reproducible conversions.
-        training: a JSON-able record of how the module was trained (set by the training code, shown on the
+        training_details: a JSON-able record of how the module was trained (set by the training code, shown on the
             model card); kept in the module's config so that it survives every save, checkpoint and upload.
     """
 
@@ -58,7 +58,7 @@ class MultiHeadGeneralizedPooling(Module):
         "hidden_dim",
         "initialization",
         "include_prompt",
-        "training",
+        "training_details",
     ]
 
     def __init__(
@@ -69,7 +69,7 @@ class MultiHeadGeneralizedPooling(Module):
         initialization: Initialization = "mean",
         include_prompt: bool = True,
         seed: int | None = None,
-        training: dict[str, Any] | None = None,
+        training_details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if embedding_dimension <= 0 or num_heads <= 0:
@@ -94,7 +94,7 @@ class MultiHeadGeneralizedPooling(Module):
         self.hidden_dim = hidden_dim
         self.initialization = initialization
         self.include_prompt = include_prompt
-        self.training = training
+        self.training_details = training_details
 
         # All heads stacked: the projection is one (d, d) matrix whose rows h*d/H..(h+1)*d/H are P_h.
         self.projection = nn.Linear(embedding_dimension, embedding_dimension)
@@ -287,5 +287,5 @@ class MultiHeadGeneralizedPooling(Module):
         return module
 
     def __repr__(self) -> str:
-        config = {key: value for key, value in self.get_config_dict().items() if key != "training"}
+        config = {key: value for key, value in self.get_config_dict().items() if key != "training_details"}
         return f"MultiHeadGeneralizedPooling({config})"

@@ -98,7 +98,7 @@ def test_card_describes_architecture_usage_and_citations(distil_model, converted
 
 def test_training_record_appears_when_the_pooling_was_trained(distil_model, converted, tmp_path):
     pooling = next(m for m in converted.children() if isinstance(m, MultiHeadGeneralizedPooling))
-    pooling.training = {"dataset": "apt de-en pairs", "epochs": 2}
+    pooling.training_details = {"dataset": "apt de-en pairs", "epochs": 2}
     assert training_record(pooling) == {"dataset": "apt de-en pairs", "epochs": 2}
     text = render(converted, distil_model, tmp_path).text
     assert "## Training" in text and "**dataset:** apt de-en pairs" in text and "**epochs:** 2" in text

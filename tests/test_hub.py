@@ -412,7 +412,7 @@ def test_an_already_converted_model_is_published_as_it_is(distil_model, tmp_path
     pooling = tuned[1]
     with torch.no_grad():
         pooling.w2.normal_(0, 0.1)  # stands in for fine-tuning
-    pooling.training = {"loss": "CoSENTLoss", "epochs": 1}
+    pooling.training_details = {"loss": "CoSENTLoss", "epochs": 1}
     save_model(tuned, tmp_path / "tuned", create_model_card=False)
     with pytest.raises(GeneralizedPoolingError, match="--base-model"):
         prepare(str(tmp_path / "tuned"))  # its card names no base model to measure against

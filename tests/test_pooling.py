@@ -213,17 +213,17 @@ def test_save_writes_config_and_safetensors_only(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config == {
         "embedding_dimension": 16, "num_heads": 2, "hidden_dim": 12, "initialization": "mean",
-        "include_prompt": True, "training": None,
+        "include_prompt": True, "training_details": None,
     }
     assert pooling.get_embedding_dimension() == 16
 
 
 def test_load_restores_every_weight_bit_for_bit(tmp_path):
     pooling = MultiHeadGeneralizedPooling(16, num_heads=2, initialization="random", seed=9)
-    pooling.training = {"loss": "CoSENTLoss", "steps": 3}
+    pooling.training_details = {"loss": "CoSENTLoss", "steps": 3}
     pooling.save(str(tmp_path))
     loaded = MultiHeadGeneralizedPooling.load(str(tmp_path), trust_remote_code=True, backend="torch")
-    assert loaded.training == {"loss": "CoSENTLoss", "steps": 3}
+    assert loaded.training_details == {"loss": "CoSENTLoss", "steps": 3}
     for (name, a), b in zip(pooling.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), name
 

@@ -34,5 +34,5 @@ def training_record(model: nn.Module, loss: nn.Module, **details: Any) -> dict[s
     }
     for module in model.modules():
         if is_generalized_pooling(module):
-            module.training = record
+            module.training_details = record
     return record

@@ -52,7 +52,7 @@ def test_pooler_only_training_with_eval_and_penalty(base_dir, distil_model, file
     assert isinstance(trained[1], MultiHeadGeneralizedPooling) and trained[1].num_heads == 4
     assert not torch.equal(trained[1].w2, untrained[1].w2)
     assert all(torch.equal(a, b) for a, b in zip(trained[0].state_dict().values(), untrained[0].state_dict().values()))
-    record = pooling_config(output)["training"]
+    record = pooling_config(output)["training_details"]
     assert record["loss"] == "CoSENTLoss" and record["penalty"] == "attention" and record["penalty_weight"] == 0.1
     assert (record["epochs"], record["batch_size"], record["num_pairs"], record["num_eval_pairs"]) == (3, 8, 20, 8)
     assert record["frozen_encoder"] is True and record["learning_rate"] == 5e-3
@@ -66,7 +66,7 @@ def test_full_training_with_the_trainer(base_dir, files, tmp_path, capsys):
             "--batch-size", "4", "--num-heads", "2", "--pooling-lr", "2e-3"]
     assert main(argv) == 0
     assert "MultipleNegativesRankingLoss, 1 epoch(s) of" in capsys.readouterr().out
-    record = pooling_config(output)["training"]
+    record = pooling_config(output)["training_details"]
     assert record["method"] == "SentenceTransformerTrainer" and record["frozen_encoder"] is False
     assert (record["learning_rate"], record["pooling_learning_rate"]) == (2e-5, 2e-3)
     positives = sum(row["score"] >= 0.5 for row in make_pairs(20, seed=1))

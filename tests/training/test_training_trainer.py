@@ -61,7 +61,7 @@ def test_frozen_encoder_stays_bit_identical_and_the_pooling_has_its_own_learning
     assert details["method"] == "SentenceTransformerTrainer" and details["frozen_encoder"] is True
     assert (details["learning_rate"], details["pooling_learning_rate"]) == (1e-4, 5e-3)
     assert len(details["epoch_losses"]) == 2 and details["final_training_loss"] == details["epoch_losses"][-1]
-    assert model[1].training == details
+    assert model[1].training_details == details
 
 
 def test_the_learning_rate_mapping_selects_exactly_the_pooling_parameters(model):
