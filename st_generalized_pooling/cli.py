@@ -358,7 +358,53 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_verify, add_check, add_push, add_train, add_evaluate]
+def add_bench(subparsers: argparse._SubParsersAction) -> None:
+    from st_generalized_pooling.benchmark import DEFAULT_MODEL
+
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure what generalized pooling costs: encode speed, the pooling module alone, peak memory",
+        description="Convert a mean-pooling model and measure, in one process with interleaved rounds (medians "
+        "of per-round ratios): encode sentences/s of both models at batch 32 and 128; the pooling module alone "
+        "at (batch, tokens) = (32, 16), (32, 64), (256, 128), forward and forward+backward, against the seed "
+        "notebook's per-head design and mean pooling; peak RSS of both models (CPU). Writes benchmark.json "
+        "and benchmark.md to --output.",
+    )
+    parser.add_argument("--model", default=None,
+                        help=f"Hub id or folder of a mean-pooling model (default: {DEFAULT_MODEL}, random weights "
+                        "of distiluse's shape with a real tokenizer)")
+    parser.add_argument("--corpus", default=None,
+                        help="text file of strings to encode, one a line (default: English msgids of the gettext "
+                        "catalogs under /usr/share/locale)")
+    parser.add_argument("--sentences", type=int, default=256, help="strings sampled from the corpus (default 256)")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved measurement rounds (default 8)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads, the same everywhere (default 1: on a shared machine a busy neighbour "
+                        "stalls every multi-threaded op)")
+    parser.add_argument("--output", default="benchmark", help="folder for benchmark.json and benchmark.md (default benchmark)")
+    add_conversion_options(parser)
+    parser.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from st_generalized_pooling.benchmark import DEFAULT_MODEL, run_benchmark, ui_strings, write_results
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    texts, source = ui_strings(args.corpus, limit=args.sentences, seed=args.seed)
+    model = None if args.model is None else load_any(args.model, device=device)
+    result = run_benchmark(
+        model, args.model or DEFAULT_MODEL, texts, source, rounds=args.rounds, threads=args.threads,
+        device=device, num_heads=args.num_heads, hidden_dim=args.hidden_dim, seed=args.seed,
+    )
+    json_path, markdown_path = write_results(result, args.output)
+    print(markdown_path.read_text(encoding="utf-8"))
+    print(f"wrote {json_path} and {markdown_path}")
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_verify, add_check, add_push, add_train, add_evaluate, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

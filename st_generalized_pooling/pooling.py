@@ -28,6 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from sentence_transformers.base.modules.module import Module
 
@@ -128,25 +129,25 @@ class MultiHeadGeneralizedPooling(Module):
 
     def forward(self, features: dict[str, Tensor | Any], **kwargs) -> dict[str, Tensor | Any]:
         token_embeddings = features["token_embeddings"]
-        tokens, segments, batch_size = self._pack(token_embeddings, features)
-        embedding, _ = self._pool(tokens, segments, batch_size)
+        tokens, segments = self._pack(token_embeddings, features)
+        embedding, _ = self._pool(tokens, segments, return_attention=False)
         features["sentence_embedding"] = embedding.to(token_embeddings.dtype)
         return features
 
     def attention_weights(self, features: dict[str, Tensor | Any]) -> tuple[Tensor, Tensor]:
         """Per-head attention of each sentence, padded: ``(A, mask)`` with A of shape (batch, tokens, H, d/H).
 
-        A is zero at padding; ``mask`` (batch, tokens) says which positions are valid. Used by the
-        head-diversity penalties and for inspecting what each head attends to.
+        A is zero at padding and differentiable; ``mask`` (batch, tokens) says which positions are valid. Used
+        by the head-diversity penalties and for inspecting what each head attends to.
         """
         token_embeddings = features["token_embeddings"]
         if token_embeddings.dim() != 3 or "cu_seq_lens_q" in features:
             raise ValueError("attention_weights needs padded token embeddings of shape (batch, tokens, dim).")
-        tokens, segments, batch_size = self._pack(token_embeddings, features)
-        _, attention = self._pool(tokens, segments, batch_size)
+        tokens, segments = self._pack(token_embeddings, features)
+        _, attention = self._pool(tokens, segments, return_attention=True)
         mask = self._valid_mask(token_embeddings, features)
-        padded = attention.new_zeros(mask.numel(), self.num_heads, self.head_dim)
-        padded[mask.reshape(-1)] = attention
+        padded = attention.new_zeros(mask.numel(), self.embedding_dimension)
+        padded = padded.index_copy(0, mask.reshape(-1).nonzero().squeeze(1), attention)
         return padded.view(*mask.shape, self.num_heads, self.head_dim), mask
 
     def _valid_mask(self, token_embeddings: Tensor, features: dict[str, Tensor | Any]) -> Tensor:
@@ -176,8 +177,8 @@ class MultiHeadGeneralizedPooling(Module):
         prompt_length = features["prompt_length"]
         return int(prompt_length.reshape(-1)[0].item()) if isinstance(prompt_length, Tensor) else int(prompt_length)
 
-    def _pack(self, token_embeddings: Tensor, features: dict[str, Tensor | Any]) -> tuple[Tensor, Tensor, int]:
-        """The valid tokens as one (N, d) tensor, with the index of the sentence each belongs to."""
+    def _pack(self, token_embeddings: Tensor, features: dict[str, Tensor | Any]) -> tuple[Tensor, Segments]:
+        """The valid tokens as one (N, d) tensor, and which sentence each belongs to."""
         if token_embeddings.dim() != 3 or token_embeddings.shape[-1] != self.embedding_dimension:
             raise ValueError(
                 f"MultiHeadGeneralizedPooling expects token embeddings of shape (batch, tokens, "
@@ -190,40 +191,28 @@ class MultiHeadGeneralizedPooling(Module):
             if self._prompt_length(features):
                 raise ValueError("include_prompt=False is not supported on flattened (FlashAttention) inputs.")
             lengths = features["cu_seq_lens_q"].diff().to(device)
-            segments = torch.repeat_interleave(torch.arange(lengths.numel(), device=device), lengths)
-            return token_embeddings[0], segments, lengths.numel()
+            index = torch.repeat_interleave(torch.arange(lengths.numel(), device=device), lengths)
+            return token_embeddings[0], Segments(index, lengths.numel())
 
         batch_size, seq_len, dim = token_embeddings.shape
         mask = self._valid_mask(token_embeddings, features)
         flat = token_embeddings.reshape(batch_size * seq_len, dim)
-        if bool(mask.all()):
-            segments = torch.arange(batch_size, device=device).repeat_interleave(seq_len)
-            return flat, segments, batch_size
+        if seq_len and bool(mask.all()):  # no padding: nothing to pack
+            return flat, Segments(None, batch_size)
         positions = mask.reshape(-1).nonzero().squeeze(1)
-        return flat.index_select(0, positions), positions // seq_len, batch_size
+        return flat.index_select(0, positions), Segments(positions // seq_len, batch_size)
 
-    def _pool(self, tokens: Tensor, segments: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
-        """Pool packed tokens: returns the sentence embeddings (batch, d) in float32 and the packed
-        attention (N, H, d/H). The softmax and weighted sum run in float32 whatever the input dtype."""
-        weight_dtype = self.projection.weight.dtype
-        projected = self.projection(tokens.to(weight_dtype))  # (N, d)
-        heads = projected.view(-1, self.num_heads, self.head_dim).transpose(0, 1)  # (H, N, d/H)
-        hidden = torch.relu(torch.baddbmm(self.b1.unsqueeze(1), heads, self.w1))  # (H, N, hidden)
-        logits = torch.baddbmm(self.b2.unsqueeze(1), hidden, self.w2)  # (H, N, d/H)
-        logits = logits.transpose(0, 1).reshape(-1, self.embedding_dimension).float()  # (N, d)
+    def _pool(self, tokens: Tensor, segments: Segments, return_attention: bool) -> tuple[Tensor, Tensor | None]:
+        """Pool packed tokens: the sentence embeddings (batch, d) and, if asked, the packed attention (N, d).
 
-        # Softmax over each sentence's tokens, per dimension, without re-padding.
-        index = segments.unsqueeze(1).expand_as(logits)
-        maximum = logits.new_zeros(batch_size, self.embedding_dimension)
-        maximum = maximum.scatter_reduce(0, index, logits.detach(), reduce="amax", include_self=False)
-        scores = torch.exp(logits - maximum.index_select(0, segments))
-        total = logits.new_zeros(batch_size, self.embedding_dimension).index_add(0, segments, scores)
-        weighted = logits.new_zeros(batch_size, self.embedding_dimension)
-        weighted = weighted.index_add(0, segments, scores * projected.float())
-        # A sentence without valid tokens has total 0 and weighted 0: its embedding is 0, not NaN.
-        embedding = weighted / total.clamp_min(torch.finfo(torch.float32).tiny)
-        attention = scores / total.clamp_min(torch.finfo(torch.float32).tiny).index_select(0, segments)
-        return embedding, attention.view(-1, self.num_heads, self.head_dim)
+        Both come in float32 (float64 for float64 weights): the softmax and weighted sum never run in half
+        precision. The projection is one GEMM; the heads' MLP, softmax and weighted sum are one autograd node.
+        """
+        projected = self.projection(tokens.to(self.projection.weight.dtype))  # (N, d)
+        parameters = (projected, self.w1, self.b1, self.w2, self.b2)
+        # Function.forward cannot tell inference from training: needs_input_grad ignores no_grad().
+        training = torch.is_grad_enabled() and any(tensor.requires_grad for tensor in parameters)
+        return _HeadAttention.apply(*parameters, segments, return_attention or training)
 
     def get_embedding_dimension(self) -> int:
         return self.embedding_dimension
@@ -289,3 +278,169 @@ class MultiHeadGeneralizedPooling(Module):
     def __repr__(self) -> str:
         config = {key: value for key, value in self.get_config_dict().items() if key != "training_details"}
         return f"MultiHeadGeneralizedPooling({config})"
+
+
+# The heads' MLP runs over chunks of this many activations, (heads, tokens, hidden) = about 2 MB in
+# float32, so that on CPU they stay in cache instead of streaming one batch-sized tensor through memory.
+CHUNK_ACTIVATIONS = 2**19
+
+
+class Segments:
+    """Which sentence each packed token belongs to, with the per-sentence reductions the softmax needs.
+
+    ``index`` (N,) holds the sentence of every token, sorted; None means there is no padding, i.e. N is
+    ``batch_size`` rows of equal length, and then the reductions are plain ones over a (batch, T, d) view.
+    """
+
+    def __init__(self, index: Tensor | None, batch_size: int) -> None:
+        self.index = index
+        self.batch_size = batch_size
+
+    def group(self, packed: Tensor) -> Tensor:
+        """(N, d) as the layout the reductions work on: (batch, T, d) without padding, else itself."""
+        return packed if self.index is not None else packed.reshape(self.batch_size, -1, packed.shape[-1])
+
+    def amax(self, grouped: Tensor) -> Tensor:
+        if self.index is None:
+            return grouped.amax(1)
+        index = self.index.unsqueeze(1).expand_as(grouped)
+        empty = grouped.new_zeros(self.batch_size, grouped.shape[-1])  # sentences without tokens keep 0
+        return empty.scatter_reduce_(0, index, grouped, "amax", include_self=False)
+
+    def sum(self, grouped: Tensor) -> Tensor:
+        if self.index is None:
+            return grouped.sum(1)
+        return grouped.new_zeros(self.batch_size, grouped.shape[-1]).index_add_(0, self.index, grouped)
+
+    def spread(self, per_sentence: Tensor) -> Tensor:
+        """A (batch, d) tensor repeated to every token of its sentence, broadcastable to the grouped layout."""
+        return per_sentence.unsqueeze(1) if self.index is None else per_sentence.index_select(0, self.index)
+
+
+class _HeadAttention(torch.autograd.Function):
+    """Heads' attention MLP, softmax over each sentence's tokens and weighted sum, on packed tokens.
+
+    Inputs: ``projected`` (N, d) = the tokens after the projection, the head parameters, the ``Segments``.
+    Outputs: the embeddings (batch, d) and the attention (N, d) (None unless asked for, or needed for
+    backward), in float32 or wider.
+
+    b2 is not added: a per-dimension constant cancels in a softmax over tokens, so it changes neither the
+    attention nor the output, and its gradient is exactly zero.
+
+    Plain autograd would keep the (heads, N, hidden) activations of the whole batch (400 MB at (256, 128));
+    this backward recomputes them chunk by chunk instead, and needs only the projected tokens, the
+    attention and the embeddings. With dA the gradient of the attention (the weighted sum's G * x, plus the
+    caller's), the logits' gradient is the softmax's A * (dA - sum over the sentence of A * dA).
+    """
+
+    @staticmethod
+    def forward(
+        ctx,
+        projected: Tensor,
+        w1: Tensor,
+        b1: Tensor,
+        w2: Tensor,
+        b2: Tensor,
+        segments: Segments,
+        keep_attention: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        num_heads = w1.shape[0]
+        dtype = torch.promote_types(projected.dtype, torch.float32)
+        heads = _heads(projected, num_heads)
+        logits = projected.new_empty(projected.shape, dtype=dtype)
+        logit_heads = _heads(logits, num_heads)
+        for part in _chunks(projected, w1):
+            hidden = torch.baddbmm(b1.unsqueeze(1), heads[:, part], w1).relu_()
+            if hidden.dtype == dtype:
+                torch.bmm(hidden, w2, out=logit_heads[:, part])
+            else:
+                logit_heads[:, part] = torch.bmm(hidden, w2)
+
+        grouped, values = segments.group(logits), segments.group(projected.to(dtype))
+        scores = grouped.sub_(segments.spread(segments.amax(grouped))).exp_()
+        # A sentence without valid tokens has total 0 and weighted sum 0: its embedding is 0, not NaN.
+        total = segments.sum(scores).clamp_min_(torch.finfo(dtype).tiny)
+        attention = None
+        if keep_attention:
+            attention = scores.div_(segments.spread(total))
+            embedding = segments.sum(attention * values)
+            attention = attention.view(logits.shape)
+        else:  # inference: the scores are not needed afterwards
+            embedding = segments.sum(scores.mul_(values)).div_(total)
+        ctx.set_materialize_grads(False)
+        ctx.segments = segments
+        ctx.save_for_backward(projected, attention, embedding, w1, b1, w2)
+        return embedding, attention
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_embedding: Tensor | None, grad_attention: Tensor | None):
+        projected, attention, embedding, w1, b1, w2 = ctx.saved_tensors
+        segments: Segments = ctx.segments
+        needs_projected, needs_w1, needs_b1, needs_w2, needs_b2 = ctx.needs_input_grad[:5]
+        nothing = (None,) * 7
+        if grad_embedding is None and grad_attention is None:
+            return nothing
+        num_heads = w1.shape[0]
+        grouped_attention = segments.group(attention)
+
+        grad_values = None
+        if grad_embedding is None:
+            grad_scores = segments.group(grad_attention).clone()
+        else:
+            spread = segments.spread(grad_embedding)
+            if needs_projected:
+                grad_values = grouped_attention * spread
+            grad_scores = segments.group(projected.to(attention.dtype)) * spread
+            if grad_attention is not None:
+                grad_scores += segments.group(grad_attention)
+        if grad_attention is None:  # then the sum over the sentence of A * G * x is G * embedding
+            centre = grad_embedding * embedding
+        else:
+            centre = segments.sum(grouped_attention * grad_scores)
+        grad_logits = grad_scores.sub_(segments.spread(centre)).mul_(grouped_attention)
+        grad_logits = grad_logits.view(projected.shape).to(w1.dtype)
+
+        grad_projected = None
+        if needs_projected:
+            grad_projected = (
+                grad_values.view(projected.shape).to(projected.dtype)
+                if grad_values is not None
+                else torch.zeros_like(projected)
+            )
+        grad_w1 = torch.zeros_like(w1) if needs_w1 else None
+        grad_b1 = torch.zeros_like(b1) if needs_b1 else None
+        grad_w2 = torch.zeros_like(w2) if needs_w2 else None
+        grad_b2 = torch.zeros_like(w2[:, 0]) if needs_b2 else None
+        if needs_projected or needs_w1 or needs_b1 or needs_w2:
+            heads, grad_logit_heads = _heads(projected, num_heads), _heads(grad_logits, num_heads)
+            for part in _chunks(projected, w1):
+                inputs, grad_part = heads[:, part], grad_logit_heads[:, part]
+                hidden = torch.baddbmm(b1.unsqueeze(1), inputs, w1).relu_()  # recomputed, not stored
+                if needs_w2:
+                    grad_w2.baddbmm_(hidden.mT, grad_part)
+                # ReLU's own backward: fused, where masked_fill_/where are ~20x slower on CPU.
+                grad_hidden = torch.ops.aten.threshold_backward(torch.bmm(grad_part, w2.mT), hidden, 0)
+                if needs_w1:
+                    grad_w1.baddbmm_(inputs.mT, grad_hidden)
+                if needs_b1:
+                    grad_b1 += grad_hidden.sum(1)
+                if needs_projected:
+                    _heads(grad_projected, num_heads)[:, part].baddbmm_(grad_hidden, w1.mT)
+        return grad_projected, grad_w1, grad_b1, grad_w2, grad_b2, None, None
+
+
+def _heads(packed: Tensor, num_heads: int) -> Tensor:
+    """A (N, d) tensor seen as (heads, N, d/H), without a copy."""
+    return packed.view(packed.shape[0], num_heads, packed.shape[1] // num_heads).transpose(0, 1)
+
+
+def _chunks(projected: Tensor, w1: Tensor) -> list[slice]:
+    """Token ranges for the heads' MLP: cache-sized chunks for float32 on CPU; one range elsewhere (GPUs need
+    no chunking, and half precision weight gradients are better summed in one GEMM)."""
+    num_tokens = projected.shape[0]
+    if projected.device.type == "cpu" and projected.dtype == torch.float32:
+        size = max(1, CHUNK_ACTIVATIONS // (w1.shape[0] * w1.shape[2]))
+    else:
+        size = max(1, num_tokens)
+    return [slice(start, start + size) for start in range(0, num_tokens, size)]
