@@ -12,12 +12,12 @@ seed notebook (per-head ``nn.Linear`` modules in a Python loop), which is kept h
 from __future__ import annotations
 
 import datetime
+import gc
 import glob
 import json
 import os
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -223,7 +223,7 @@ def measure_encode(
     )
     real = padded = 0
     for batch in batches:
-        mask = original.tokenize(batch)["attention_mask"]
+        mask = original.preprocess(batch)["attention_mask"]
         real, padded = real + int(mask.sum()), padded + mask.numel()
     return {
         "batch_size": batch_size,
@@ -240,14 +240,20 @@ def capture_token_embeddings(model: SentenceTransformer, texts: list[str], batch
     """(batch, tokens, d) real token embeddings from the model's encoder: rows of consecutive texts run
     together, so that every position holds a real token (no padding, the hardest case for packing)."""
     tokenizer = model.tokenizer
+
+    def ids(text: str, special: bool) -> list[int]:
+        return tokenizer(text, add_special_tokens=special, verbose=False)["input_ids"]
+
+    # The special tokens the tokenizer puts around a text ([CLS] ... [SEP], <s> ... </s>, ...).
+    plain, framed = ids(texts[0], False), ids(texts[0], True)
+    start = next(i for i in range(len(framed) - len(plain) + 1) if framed[i : i + len(plain)] == plain)
+    prefix, suffix = framed[:start], framed[start + len(plain) :]
+    body = tokens - len(prefix) - len(suffix)
     stream: list[int] = []
-    while len(stream) < batch * (tokens - 2):
+    while len(stream) < batch * body:
         for text in texts:
-            stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
-    body = torch.tensor(stream[: batch * (tokens - 2)]).view(batch, tokens - 2)
-    cls = torch.full((batch, 1), tokenizer.cls_token_id)
-    sep = torch.full((batch, 1), tokenizer.sep_token_id)
-    input_ids = torch.cat([cls, body, sep], dim=1)
+            stream.extend(ids(text, False))
+    input_ids = torch.tensor([prefix + stream[row * body : (row + 1) * body] + suffix for row in range(batch)])
     encoder = model[0]
     rows = []
     for start in range(0, batch, 32):
@@ -318,50 +324,62 @@ def measure_module(
     return results
 
 
+def _memory_status() -> dict[str, int]:
+    """Current (VmRSS) and peak (VmHWM) resident memory of this process in bytes (Linux)."""
+    with open("/proc/self/status", encoding="ascii") as file:
+        fields = dict(line.split(":", 1) for line in file if line.startswith(("VmRSS", "VmHWM")))
+    return {name: 1024 * int(value.split()[0]) for name, value in fields.items()}
+
+
 def _peak_rss_child() -> None:
-    """Entry point of a fresh process (arguments as JSON on stdin): load one model, encode the texts, print
-    the process's peak RSS in bytes after loading and after encoding."""
+    """Entry point of a fresh process (arguments as JSON on stdin): load one model, then encode the texts;
+    print the resident memory after loading and the peak while encoding, in bytes. The peak is reset after
+    loading (``/proc/self/clear_refs``), since loading weights briefly needs more memory than encoding."""
     job = json.load(sys.stdin)
     torch.set_num_threads(job["threads"])
     path = job["model_path"]
     model = load_model(path, device="cpu") if job["converted"] else SentenceTransformer(path, device="cpu")
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    loaded = _memory_status()["VmRSS"]
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as file:
+        file.write("5")  # peak RSS := current RSS
     model.encode(job["texts"], batch_size=job["batch_size"], show_progress_bar=False)
-    print(json.dumps([1024 * loaded, 1024 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
+    print(json.dumps([loaded, _memory_status()["VmHWM"]]))
 
 
 def measure_memory(
     original: SentenceTransformer, converted: SentenceTransformer, texts: list[str], batch_size: int, threads: int
 ) -> dict[str, Any]:
-    """Peak RSS of a fresh process that loads each model from disk and encodes ``texts`` (CPU)."""
+    """Resident memory of a fresh process per model (Linux): after loading it from disk, and at the peak of
+    encoding ``texts``. Both processes run at once; each has its own peak."""
     pooling = next(m for m in converted.modules() if isinstance(m, MultiHeadGeneralizedPooling))
     code = "from st_generalized_pooling.benchmark import _peak_rss_child; _peak_rss_child()"
     with tempfile.TemporaryDirectory() as folder:
         original.save(os.path.join(folder, "original"))
         save_model(converted, os.path.join(folder, "converted"))
         children = {}
-        for name in ("original", "converted"):  # both at once: each has its own peak
+        for name in ("original", "converted"):
             job = {"model_path": os.path.join(folder, name), "converted": name == "converted", "texts": texts,
                    "batch_size": batch_size, "threads": threads}
             child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
             children[name] = (child, json.dumps(job))
-        peaks = {}
+        measured = {}
         for name, (child, job) in children.items():
             output, _ = child.communicate(job)
             if child.returncode:
-                raise RuntimeError(f"Measuring the peak memory of the {name} model failed (exit {child.returncode}).")
-            peaks[name] = json.loads(output.strip().splitlines()[-1])
-    mb = 1 / 2**20
-    (original_loaded, original_peak), (converted_loaded, converted_peak) = peaks["original"], peaks["converted"]
+                raise RuntimeError(f"Measuring the memory of the {name} model failed (exit {child.returncode}).")
+            measured[name] = [value / 2**20 for value in json.loads(output.strip().splitlines()[-1])]
+    (original_loaded, original_peak), (converted_loaded, converted_peak) = measured["original"], measured["converted"]
     return {
         "batch_size": batch_size,
-        "original_loaded_mb": original_loaded * mb,
-        "converted_loaded_mb": converted_loaded * mb,
-        "original_peak_mb": original_peak * mb,
-        "converted_peak_mb": converted_peak * mb,
-        "extra_peak_mb": (converted_peak - original_peak) * mb,
-        "pooling_weights_mb": sum(p.numel() * p.element_size() for p in pooling.parameters()) * mb,
+        "original_loaded_mib": original_loaded,
+        "converted_loaded_mib": converted_loaded,
+        "original_peak_mib": original_peak,
+        "converted_peak_mib": converted_peak,
+        "extra_loaded_mib": converted_loaded - original_loaded,
+        "extra_peak_mib": converted_peak - original_peak,
+        "pooling_weights_mib": sum(p.numel() * p.element_size() for p in pooling.parameters()) / 2**20,
     }
 
 
@@ -421,7 +439,9 @@ def run_benchmark(
         original = model.to(target).eval()
         converted = convert(original, num_heads=num_heads, hidden_dim=hidden_dim, seed=seed).eval()
     pooling = next(m for m in converted.modules() if isinstance(m, MultiHeadGeneralizedPooling))
-    captured = capture_token_embeddings(original, texts, *max(module_shapes))
+    captured = capture_token_embeddings(
+        original, texts, max(batch for batch, _ in module_shapes), max(tokens for _, tokens in module_shapes)
+    )
 
     result: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -473,8 +493,9 @@ def check_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                             "limit": f">= {limit}", "met": value >= limit})
     memory = result.get("memory")
     if memory:
-        targets.append({"target": "extra peak RSS of the converted model (MB)", "value": memory["extra_peak_mb"],
-                        "limit": f"<= pooling weights {memory['pooling_weights_mb']:.1f} MB + one batch of "
+        targets.append({"target": "extra peak RSS of the converted model while encoding (MiB)",
+                        "value": memory["extra_peak_mib"],
+                        "limit": f"<= pooling weights {memory['pooling_weights_mib']:.1f} MiB + one batch of "
                                  f"activations", "met": None})
     return targets
 
@@ -518,13 +539,13 @@ def to_markdown(result: dict[str, Any]) -> str:
     if memory:
         lines += [
             "",
-            f"| peak RSS, fresh process, encode at batch {memory['batch_size']} | original | converted | extra |",
+            "| resident memory, fresh process (MiB) | original | converted | extra |",
             "|---|---|---|---|",
-            f"| after loading (MB) | {memory['original_loaded_mb']:.1f} | {memory['converted_loaded_mb']:.1f} | "
-            f"{memory['converted_loaded_mb'] - memory['original_loaded_mb']:+.1f} |",
-            f"| after encoding (MB) | {memory['original_peak_mb']:.1f} | {memory['converted_peak_mb']:.1f} | "
-            f"{memory['extra_peak_mb']:+.1f} |",
-            f"| pooling weights (MB) | | {memory['pooling_weights_mb']:.1f} | |",
+            f"| after loading the model | {memory['original_loaded_mib']:.1f} | {memory['converted_loaded_mib']:.1f} | "
+            f"{memory['extra_loaded_mib']:+.1f} |",
+            f"| peak while encoding at batch {memory['batch_size']} | {memory['original_peak_mib']:.1f} | "
+            f"{memory['converted_peak_mib']:.1f} | {memory['extra_peak_mib']:+.1f} |",
+            f"| pooling weights | | {memory['pooling_weights_mib']:.1f} | |",
         ]
     lines += ["", "| target | measured | limit | met |", "|---|---|---|---|"]
     for target in result["targets"]:
