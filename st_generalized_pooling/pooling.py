@@ -8,7 +8,9 @@ For head h, with x_t^h = P_h x_t the head's slice of the projected token t:
     A^h = softmax over the valid tokens of (W2_h ReLU(W1_h x_t^h + b1_h) + b2_h)   (per dimension)
     v^h = sum_t A^h_t * x_t^h;   sentence_embedding = concat(v^1, ..., v^H)
 
-The projection and the attention MLP only run on real tokens: padding is packed out first.
+The projection and the attention MLP only run on real tokens: padding is packed out first. All heads
+run in batched GEMMs, over cache-sized chunks of tokens on CPU, with a hand-written backward
+(``_HeadAttention``) that recomputes the MLP's activations instead of storing them.
 """
 
 from __future__ import annotations
