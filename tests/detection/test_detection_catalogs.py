@@ -9,6 +9,7 @@ import pytest
 from st_generalized_pooling.detection.catalogs import (
     NOT_IN_TEMPLATE,
     OBSOLETE,
+    SYSTEM_DEPENDENT,
     UNTRANSLATED,
     CatalogError,
     language_from_path,
@@ -92,3 +93,26 @@ def test_unreadable_files_are_reported_by_name_and_the_rest_still_read(tmp_path)
         assert why in error and "\n" not in error
     with pytest.raises(CatalogError, match="no such file"):
         read_catalogs([tmp_path / "missing.po"])
+
+
+def test_system_dependent_strings_of_a_mo_are_counted_as_skipped(tmp_path):
+    """A revision-1 .mo (as msgfmt writes for coreutils' %<PRIdMAX> strings) whose two system-dependent
+    strings polib cannot read: they are counted, not silently lost."""
+    import struct
+
+    strings = [(b"", b"Content-Type: text/plain; charset=UTF-8\n"), (b"Open", b"Ouvrir")]
+    count, header = len(strings), 48
+    data = header + 16 * count
+    blob, tables = b"", []
+    for side in (0, 1):
+        for entry in strings:
+            tables.append(struct.pack("<2I", len(entry[side]), data + len(blob)))
+            blob += entry[side] + b"\0"
+    # magic, revision 1, N, original table, translation table, hash size/offset, 0 segments, 2 sysdep strings
+    head = struct.pack("<12I", 0x950412DE, 1, count, header, header + 8 * count, 0, 0, 0, 0, 2, 0, 0)
+    path = tmp_path / "de" / "LC_MESSAGES" / "app.mo"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(head + b"".join(tables) + blob)
+    catalog = read_catalog(path)
+    assert [(p.source, p.translation) for p in catalog.pairs] == [("Open", "Ouvrir")]
+    assert catalog.skipped == {SYSTEM_DEPENDENT: 2} and catalog.entries == 3
