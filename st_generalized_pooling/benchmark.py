@@ -422,8 +422,8 @@ def run_benchmark(
     """Measure everything; returns the JSON-able result (see ``to_markdown``).
 
     ``model`` is a mean-pooling SentenceTransformer (default: ``distiluse_shaped_model``); it is converted
-    with ``num_heads``/``hidden_dim``/``seed``. On CUDA, timings run in float32 and bfloat16 and memory is
-    the peak allocated by torch; on CPU, float32 and peak RSS of fresh processes.
+    with ``num_heads``/``hidden_dim``/``seed``. On CPU: float32 timings (CPU time) and the resident memory of
+    fresh processes (``memory``); on CUDA: float32 and bfloat16 timings (wall-clock), no memory figures.
     """
     if rounds < 1 or threads < 1:
         raise GeneralizedPoolingError(f"rounds ({rounds}) and threads ({threads}) must be at least 1.")
