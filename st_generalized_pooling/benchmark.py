@@ -507,7 +507,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"Measured {result['date']} on {m['cpu']} ({m['cores']} cores, torch threads {m['torch_threads']}"
         f"{', ' + m['cuda'] if m['cuda'] else ''}), Python {m['python']}, torch {m['torch']}, "
         f"sentence-transformers {m['sentence_transformers']}, st-generalized-pooling {m['st_generalized_pooling']}; "
-        f"device {result['device']}; median of {result['rounds']} interleaved rounds (quartiles in brackets).",
+        f"device {result['device']}; median of {result['rounds']} interleaved rounds (quartiles in brackets); "
+        f"{'wall-clock time' if result['device'].startswith('cuda') else 'times and rates in CPU time of the process'}.",
         "",
         f"Model: {result['model']['description']}. Pooling: `{result['model']['pooling']}`.",
         f"Corpus: {result['corpus']['sentences']} strings, {result['corpus']['source']}.",
