@@ -224,15 +224,13 @@ def find_catalogs(paths: Iterable[str | os.PathLike]) -> list[tuple[str, str | N
     return found
 
 
-def read_catalogs(
-    paths: Sequence[str | os.PathLike], language: str | None = None, templates: bool = True
-) -> CatalogSet:
-    """All catalogs under ``paths``. A file that cannot be read is reported in ``errors``, the others
-    are still read; ``templates=False`` ignores .pot files next to .po files."""
+def read_catalogs(paths: Sequence[str | os.PathLike], language: str | None = None) -> CatalogSet:
+    """All catalogs under ``paths`` (see ``find_catalogs``). A file that cannot be read is reported in
+    ``errors``, the others are still read."""
     result = CatalogSet()
     for path, template in find_catalogs(paths):
         try:
-            result.catalogs.append(read_catalog(path, template if templates else None, language))
+            result.catalogs.append(read_catalog(path, template, language))
         except CatalogError as error:
             result.errors.append(str(error))
     return result
