@@ -367,15 +367,18 @@ def evaluate(
     speed_sample = test.pairs[: config.speed_pairs]
     speed = pairs_per_second(models, speed_sample, config.batch_size) if speed_sample else {}
 
-    saved = {}
+    # A threshold that flags every dev pair carries no information: it is not stored, so that check asks
+    # for --threshold or --top instead of flagging everything.
+    useful = {name: bool((all_scores[name][on_dev] >= thresholds[name]).any()) for name in names}
+    saved: dict[str, str | None] = {}
     details = {"criterion": "max F1 on dev (flag when cosine < threshold)", "dev_pairs": len(dev.pairs),
                "date": datetime.date.today().isoformat(), "catalogs": config.catalogs}
     if os.path.isdir(model_path) and os.access(model_path, os.W_OK):
-        saved["mean"] = str(save_threshold(model_path, thresholds["mean"], **details))
+        saved["mean"] = str(save_threshold(model_path, thresholds["mean"], **details)) if useful["mean"] else None
     for name in TRAINED:
         if name in models:
             folder = save_model(models[name], output_dir / name, overwrite=True)
-            saved[name] = str(save_threshold(folder, thresholds[name], **details))
+            saved[name] = str(save_threshold(folder, thresholds[name], **details)) if useful[name] else None
 
     fuzzy = fuzzy_report(config.fuzzy, models, thresholds, config, show_progress_bar) if config.fuzzy else None
     languages = Counter(p.language for p in positives)
