@@ -18,7 +18,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "st-generalized-pooling"
-BUILDER = Path(os.environ.get("ST_GP_E5_BUILDER", REPO.parent / "shared" / "tools" / "build_multilingual_e5.py"))
+
+
+def find_builder() -> Path:
+    """The team's shared build_multilingual_e5.py: $ST_GP_E5_BUILDER, next to the checkout, or in /work/shared."""
+    if os.environ.get("ST_GP_E5_BUILDER"):
+        return Path(os.environ["ST_GP_E5_BUILDER"])
+    candidates = [folder / "tools" / "build_multilingual_e5.py" for folder in (REPO.parent / "shared", Path("/work/shared"))]
+    return next((path for path in candidates if path.exists()), candidates[0])
+
+
+BUILDER = find_builder()
 
 
 def e5_path() -> Path:
@@ -29,7 +39,8 @@ def e5_path() -> Path:
     if (target / "modules.json").exists():
         return target
     if not BUILDER.exists():
-        pytest.skip(f"multilingual-e5-small is not cached in {target} and its builder {BUILDER} is missing")
+        pytest.fail(f"multilingual-e5-small is not cached in {target} and its builder {BUILDER} is missing: "
+                    f"set ST_GP_E5_MODEL to a built folder or ST_GP_E5_BUILDER to build_multilingual_e5.py")
     staging = CACHE / f".multilingual-e5-small.{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     CACHE.mkdir(parents=True, exist_ok=True)
