@@ -20,7 +20,7 @@ from sentence_transformers.base.modules import Dense, Normalize, Transformer
 from sentence_transformers.util import load_file_path
 
 from st_generalized_pooling.convert import EquivalenceReport, verify_equivalence
-from st_generalized_pooling.loading import PACKAGE, package_version
+from st_generalized_pooling.loading import PACKAGE, find_generalized_pooling, is_generalized_pooling, package_version
 from st_generalized_pooling.pooling import SOURCE_FILE_NAME, MultiHeadGeneralizedPooling
 
 TEMPLATE = importlib.resources.files("st_generalized_pooling") / "model_card" / "template.md"
@@ -40,14 +40,6 @@ def read_card(name_or_path: str, **hub_kwargs: Any) -> ModelCard | None:
     return None if path is None else ModelCard.load(path, ignore_metadata_errors=True)
 
 
-def pooling_of(model: SentenceTransformer) -> MultiHeadGeneralizedPooling:
-    """The model's generalized pooling module; ValueError when it has none."""
-    for module in model.children():
-        if isinstance(module, MultiHeadGeneralizedPooling):
-            return module
-    raise ValueError("The model has no MultiHeadGeneralizedPooling module: convert it first.")
-
-
 def training_record(pooling: MultiHeadGeneralizedPooling) -> dict[str, Any] | None:
     """The pooling's ``training`` config entry when it is a record (a dict), else None."""
     record = pooling.get_config_dict().get("training_details")
@@ -62,7 +54,7 @@ def describe(module: torch.nn.Module) -> str:
         return (
             f"{type(module.auto_model).__name__} (`{config.model_type}`), {parameters:,} parameters: token embeddings"
         )
-    if isinstance(module, MultiHeadGeneralizedPooling):
+    if is_generalized_pooling(module):
         return (
             f"generalized pooling, {module.num_heads} heads x {module.head_dim} dimensions, attention MLP width "
             f"{module.hidden_dim}: sentence embedding of {module.embedding_dimension} dimensions"
@@ -101,7 +93,7 @@ def make_card(
     ``base_model`` is the base's Hub id and ``base_card`` its card (license, languages); ``converted`` says that the
     model was converted from ``base`` by this publish (``seed``: the seed of its W1), rather than published as given.
     """
-    pooling = pooling_of(model)
+    pooling = find_generalized_pooling(model)
     training = training_record(pooling)  # before encoding: eval() overwrites the module's `training` attribute
     report: EquivalenceReport = verify_equivalence(in_float32(base), in_float32(model))
     base_data = base_card.data if base_card is not None else ModelCardData()

@@ -71,9 +71,9 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def print_report(model, report) -> None:
-    from st_generalized_pooling.pooling import MultiHeadGeneralizedPooling
+    from st_generalized_pooling.loading import is_generalized_pooling
 
-    pooling = next(m for m in model.modules() if isinstance(m, MultiHeadGeneralizedPooling))
+    pooling = next(m for m in model.modules() if is_generalized_pooling(m))
     print(f"pooling:         {pooling!r}")
     print(f"pooling params:  {sum(p.numel() for p in pooling.parameters()):,}")
     print(f"model params:    {sum(p.numel() for p in model.parameters()):,}")

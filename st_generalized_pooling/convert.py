@@ -10,6 +10,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from st_generalized_pooling.errors import ConversionError, GeneralizedPoolingError
+from st_generalized_pooling.loading import is_generalized_pooling
 from st_generalized_pooling.pooling import Initialization, MultiHeadGeneralizedPooling
 
 # A built-in multilingual sample for the equivalence check: short UI strings and sentences, mixed
@@ -48,7 +49,7 @@ class EquivalenceReport:
 def find_mean_pooling(model: SentenceTransformer) -> str:
     """Name of the model's mean ``Pooling`` module; ConversionError saying why when there is none."""
     for name, module in model.named_children():
-        if isinstance(module, MultiHeadGeneralizedPooling):
+        if is_generalized_pooling(module):
             raise ConversionError(f"The model already uses MultiHeadGeneralizedPooling (module {name}).")
         if isinstance(module, Pooling):
             if module.pooling_mode not in ("mean", ("mean",)):

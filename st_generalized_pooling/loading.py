@@ -12,10 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.util import load_file_path
 
-from st_generalized_pooling.errors import UnsafeModelError
+from st_generalized_pooling.errors import GeneralizedPoolingError, UnsafeModelError
 from st_generalized_pooling.pooling import SOURCE_FILE_NAME, MultiHeadGeneralizedPooling
 
 PACKAGE = "st-generalized-pooling"
@@ -26,6 +27,26 @@ POOLING_TYPES: tuple[str, ...] = (
     f"{MultiHeadGeneralizedPooling.__module__}.{CLASS_NAME}",
     f"{SOURCE_FILE_NAME.removesuffix('.py')}.{CLASS_NAME}",
 )
+
+
+def is_generalized_pooling(module: torch.nn.Module) -> bool:
+    """True for this package's pooling class and for the copy of its source that a model loaded with
+    ``trust_remote_code=True`` runs (a different class object, from the model folder's generalized_pooling.py)."""
+    cls = type(module)
+    return isinstance(module, MultiHeadGeneralizedPooling) or (
+        cls.__name__ == MultiHeadGeneralizedPooling.__name__
+        and cls.__module__.rsplit(".", 1)[-1] == SOURCE_FILE_NAME.removesuffix(".py")
+    )
+
+
+def find_generalized_pooling(model: torch.nn.Module) -> MultiHeadGeneralizedPooling:
+    """The model's MultiHeadGeneralizedPooling module (either class); GeneralizedPoolingError when it has none."""
+    for module in model.modules():
+        if is_generalized_pooling(module):
+            return module
+    raise GeneralizedPoolingError(
+        "The model has no MultiHeadGeneralizedPooling module: convert it first (st_generalized_pooling.convert)."
+    )
 
 
 def read_module_types(

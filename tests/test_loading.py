@@ -11,7 +11,7 @@ from tiny_models import SENTENCES
 from sentence_transformers import SentenceTransformer
 
 from st_generalized_pooling import MultiHeadGeneralizedPooling, UnsafeModelError, convert, load_model, save_model
-from st_generalized_pooling.loading import package_version
+from st_generalized_pooling.loading import find_generalized_pooling, is_generalized_pooling, package_version
 
 
 def embed(model: SentenceTransformer) -> torch.Tensor:
@@ -78,6 +78,8 @@ def test_self_contained_folder_loads_from_its_own_copy_and_survives_a_resave(tra
     assert types[1] == "generalized_pooling.MultiHeadGeneralizedPooling"
     remote = SentenceTransformer(str(path), trust_remote_code=True)
     assert type(remote[1]).__module__.startswith("transformers_modules.")  # the folder's copy, not the package
+    assert is_generalized_pooling(remote[1]) and find_generalized_pooling(remote) is remote[1]
+    assert not is_generalized_pooling(remote[2])
     assert torch.equal(embed(remote), embed(trained))
     # sentence-transformers copies the source into the module subfolder only; the module puts it at the root.
     remote.save(str(tmp_path / "resaved"))

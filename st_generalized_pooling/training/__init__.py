@@ -1,8 +1,9 @@
 """Fine-tuning the generalized pooling: head-diversity penalties, pooler-only training on cached token embeddings,
 and glue for sentence-transformers' trainer."""
 
+from st_generalized_pooling.loading import is_generalized_pooling
 from st_generalized_pooling.training.data import as_pairs, positive_pairs, read_pairs
-from st_generalized_pooling.training.losses import HeadDiversityLoss, is_generalized_pooling, make_loss
+from st_generalized_pooling.training.losses import HeadDiversityLoss, make_loss
 from st_generalized_pooling.training.pooler import train_pooling_head
 from st_generalized_pooling.training.trainer import (
     TrainingRecordCallback,

@@ -20,7 +20,8 @@ from sentence_transformers.sentence_transformer.losses import (
 from torch import Tensor, nn
 
 from st_generalized_pooling.errors import GeneralizedPoolingError
-from st_generalized_pooling.pooling import SOURCE_FILE_NAME, MultiHeadGeneralizedPooling
+from st_generalized_pooling.loading import find_generalized_pooling
+from st_generalized_pooling.pooling import MultiHeadGeneralizedPooling
 
 Penalty = Literal["weights", "attention", "outputs"]
 PENALTIES: tuple[str, ...] = ("weights", "attention", "outputs")
@@ -42,26 +43,6 @@ def pairwise_hinge(heads: Tensor, margin: float) -> Tensor:
     for i, j in itertools.combinations(range(heads.shape[-2]), 2):
         total = total + torch.relu(margin - (heads[..., i, :] - heads[..., j, :]).pow(2).sum(-1))
     return total
-
-
-def is_generalized_pooling(module: nn.Module) -> bool:
-    """True for this package's pooling class and for the copy of its source that a model loaded with
-    ``trust_remote_code=True`` runs (a different class object, from the model folder's generalized_pooling.py)."""
-    cls = type(module)
-    return isinstance(module, MultiHeadGeneralizedPooling) or (
-        cls.__name__ == MultiHeadGeneralizedPooling.__name__
-        and cls.__module__.rsplit(".", 1)[-1] == SOURCE_FILE_NAME.removesuffix(".py")
-    )
-
-
-def find_generalized_pooling(model: nn.Module) -> MultiHeadGeneralizedPooling:
-    """The model's MultiHeadGeneralizedPooling module (either class); GeneralizedPoolingError when it has none."""
-    for module in model.modules():
-        if is_generalized_pooling(module):
-            return module
-    raise GeneralizedPoolingError(
-        "The model has no MultiHeadGeneralizedPooling module: convert it first (st_generalized_pooling.convert)."
-    )
 
 
 class HeadDiversityLoss(nn.Module):

@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from st_generalized_pooling.errors import GeneralizedPoolingError
+from st_generalized_pooling.loading import is_generalized_pooling
 from st_generalized_pooling.training.cache import TokenEmbeddingCache
 from st_generalized_pooling.training.data import as_pairs
-from st_generalized_pooling.training.losses import is_generalized_pooling
 from st_generalized_pooling.training.record import training_record
 
 HeadModules = Literal["after_encoder", "pooling"]

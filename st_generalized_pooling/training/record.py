@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from st_generalized_pooling.loading import package_version
-from st_generalized_pooling.training.losses import HeadDiversityLoss, is_generalized_pooling
+from st_generalized_pooling.loading import is_generalized_pooling, package_version
+from st_generalized_pooling.training.losses import HeadDiversityLoss
 
 
 def describe_loss(loss: nn.Module) -> dict[str, Any]:

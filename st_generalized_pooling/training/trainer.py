@@ -22,8 +22,8 @@ from torch import nn
 from transformers import TrainerCallback
 
 from st_generalized_pooling.errors import GeneralizedPoolingError
+from st_generalized_pooling.loading import is_generalized_pooling
 from st_generalized_pooling.training.data import as_pairs
-from st_generalized_pooling.training.losses import is_generalized_pooling
 from st_generalized_pooling.training.record import training_record
 
 DEFAULT_LEARNING_RATE = 2e-5
