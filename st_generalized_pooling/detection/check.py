@@ -159,7 +159,13 @@ def summary(result: CheckResult) -> str:
     by_score = sum(any(r.startswith("similarity") for r in s.reasons) for s in flagged)
     rule = f"threshold {result.threshold:.4f}" if result.threshold is not None else f"the {result.top} least similar"
     return (
-        f"{len(catalogs.catalogs)} files, {catalogs.entries} entries read, {len(result.scored)} pairs scored; "
-        f"skipped: {skipped}; {len(catalogs.errors)} unreadable files; "
+        f"{count(len(catalogs.catalogs), 'file')}, {count(catalogs.entries, 'entry', 'entries')} read, "
+        f"{count(len(result.scored), 'pair')} scored; skipped: {skipped}; "
+        f"{count(len(catalogs.errors), 'unreadable file')}; "
         f"flagged {len(flagged)} ({by_score} by similarity, {rule}; {len(flagged) - by_score} by rules only)"
     )
+
+
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"

@@ -78,7 +78,7 @@ def test_unreadable_file_gets_one_line_and_exit_2_while_the_others_are_checked(c
     assert status == 2
     (line,) = [line for line in err.splitlines() if "error" in line]
     assert str(tmp_path / "fr.po") in line
-    assert "16 pairs scored" in out and "1 unreadable files" in out
+    assert "16 pairs scored" in out and "1 unreadable file;" in out
 
 
 def test_bad_options_are_refused(capsys, tiny_model_path):
