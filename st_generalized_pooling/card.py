@@ -94,7 +94,7 @@ def make_card(
     model was converted from ``base`` by this publish (``seed``: the seed of its W1), rather than published as given.
     """
     pooling = find_generalized_pooling(model)
-    training = training_record(pooling)  # before encoding: eval() overwrites the module's `training` attribute
+    training = training_record(pooling)
     report: EquivalenceReport = verify_equivalence(in_float32(base), in_float32(model))
     base_data = base_card.data if base_card is not None else ModelCardData()
     languages = as_list(base_data.get("language"))

@@ -106,18 +106,22 @@ def build_upload_folder(prepared: PreparedModel, folder: str | os.PathLike, repo
     root as ``generalized_pooling.py``, the package version in config_sentence_transformers.json) with the card
     of this package as README.md instead of the one sentence-transformers would write.
     """
-    folder = save_model(prepared.model, folder, self_contained=True, create_model_card=False)
-    card = make_card(
-        prepared.model,
-        prepared.base,
-        folder,
-        repo_id,
-        base_model=prepared.base_model,
-        base_card=read_card(prepared.base_source),
-        converted=prepared.converted,
-        seed=prepared.seed,
-    )
-    card.save(folder / "README.md")
+
+    def add_card(staging: Path) -> None:
+        card = make_card(
+            prepared.model,
+            prepared.base,
+            staging,
+            repo_id,
+            base_model=prepared.base_model,
+            base_card=read_card(prepared.base_source),
+            converted=prepared.converted,
+            seed=prepared.seed,
+        )
+        card.save(staging / "README.md")
+
+    # The card is written before the folder moves into place: a failure leaves no card-less folder behind.
+    folder = save_model(prepared.model, folder, self_contained=True, create_model_card=False, finalize=add_card)
     return list_files(folder)
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,13 +130,15 @@ def save_model(
     path: str | os.PathLike,
     overwrite: bool = False,
     self_contained: bool = False,
+    finalize: Callable[[Path], None] | None = None,
     **kwargs: Any,
 ) -> Path:
     """Save ``model`` to ``path`` as a complete folder, or leave ``path`` as it was.
 
     The folder is written next to ``path`` and moved into place at the end, so a failure never leaves a
     half-written model. ``config_sentence_transformers.json`` records this package's version. With
-    ``self_contained`` the folder also carries the pooling source (see ``make_self_contained``). An existing
+    ``self_contained`` the folder also carries the pooling source (see ``make_self_contained``); ``finalize``
+    is called on the complete folder before it is moved into place (to add a model card, say). An existing
     non-empty ``path`` is an error unless ``overwrite``. Keyword arguments go to ``model.save``.
     """
     target = Path(path)
@@ -151,6 +154,8 @@ def save_model(
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
         if self_contained:
             make_self_contained(staging)
+        if finalize is not None:
+            finalize(staging)
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         staging.rename(target)

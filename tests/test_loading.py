@@ -131,3 +131,22 @@ def test_save_model_refuses_to_overwrite_and_never_leaves_half_a_model(trained, 
         save_model(trained, target, overwrite=True)
     assert [p.name for p in target.iterdir()] == ["precious.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left behind
+
+
+def test_save_model_finalize_runs_on_the_complete_folder_before_it_appears(trained, tmp_path):
+    seen = []
+
+    def add_card(folder):
+        seen.append(sorted(p.name for p in folder.iterdir()))
+        (folder / "README.md").write_text("a card")
+
+    path = save_model(trained, tmp_path / "model", create_model_card=False, finalize=add_card)
+    assert "modules.json" in seen[0] and "README.md" not in seen[0]
+    assert (path / "README.md").read_text() == "a card"
+
+    def fail(folder):
+        raise ValueError("the base model's card could not be read")
+
+    with pytest.raises(ValueError, match="could not be read"):
+        save_model(trained, tmp_path / "other", finalize=fail)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
