@@ -21,14 +21,9 @@ def load_any(name_or_path: str, device: str | None = None):
     """A SentenceTransformer from a Hub id or folder, converted or not (trusting this package's module)."""
     from sentence_transformers import SentenceTransformer
 
-    from st_generalized_pooling.errors import UnsafeModelError
-    from st_generalized_pooling.loading import POOLING_TYPES, load_model, read_module_types
+    from st_generalized_pooling.loading import load_model, uses_generalized_pooling
 
-    try:
-        types = read_module_types(name_or_path)
-    except UnsafeModelError:  # a plain transformers model: sentence-transformers adds mean pooling
-        types = []
-    if any(ref in POOLING_TYPES for ref in types):
+    if uses_generalized_pooling(name_or_path):
         return load_model(name_or_path, device=device)
     return SentenceTransformer(name_or_path, device=device)
 

@@ -18,8 +18,8 @@ from sentence_transformers import SentenceTransformer
 
 from st_generalized_pooling.card import make_card, read_card
 from st_generalized_pooling.convert import convert
-from st_generalized_pooling.errors import GeneralizedPoolingError, UnsafeModelError
-from st_generalized_pooling.loading import POOLING_TYPES, load_model, read_module_types, save_model
+from st_generalized_pooling.errors import GeneralizedPoolingError
+from st_generalized_pooling.loading import load_model, save_model, uses_generalized_pooling
 
 # Files a repo may hold that are not part of the model and that a push leaves alone.
 KEPT_REMOTE_FILES = frozenset({".gitattributes"})
@@ -53,14 +53,6 @@ class PushResult:
 def hub_id(name_or_path: str) -> str | None:
     """``name_or_path`` when it names a Hub repo rather than a local folder (the card's base_model is an id)."""
     return None if Path(name_or_path).exists() else name_or_path
-
-
-def uses_generalized_pooling(name_or_path: str) -> bool:
-    """Whether a saved or published model already has this package's pooling (so it is published as it is)."""
-    try:
-        return any(ref in POOLING_TYPES for ref in read_module_types(name_or_path))
-    except UnsafeModelError:  # no modules.json: a plain transformers model, to which ST adds mean pooling
-        return False
 
 
 def prepare(

@@ -75,6 +75,14 @@ def read_module_types(
             raise UnsafeModelError(f"Unreadable modules.json in {name_or_path}: {error}") from None
 
 
+def uses_generalized_pooling(name_or_path: str) -> bool:
+    """Whether a saved or published model already has this package's pooling (read from its modules.json)."""
+    try:
+        return any(ref in POOLING_TYPES for ref in read_module_types(name_or_path))
+    except UnsafeModelError:  # no modules.json: a plain transformers model, to which ST adds mean pooling
+        return False
+
+
 def load_model(name_or_path: str, **kwargs: Any) -> SentenceTransformer:
     """Load a model that may use generalized pooling, executing no code shipped with the model.
 

@@ -17,6 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.util import batch_to_device
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
@@ -104,8 +105,7 @@ class TokenEmbeddingCache:
             for start in tqdm(range(0, len(texts), batch_size), desc="Caching token embeddings",
                               disable=not show_progress_bar, unit="batch"):
                 chunk = order[start : start + batch_size]
-                features = model.preprocess([texts[i] for i in chunk])
-                features = {k: v.to(model.device) if isinstance(v, Tensor) else v for k, v in features.items()}
+                features = batch_to_device(model.preprocess([texts[i] for i in chunk]), model.device)
                 output = encoder(features)
                 if "token_embeddings" not in output or output["token_embeddings"].dim() != 3:
                     raise GeneralizedPoolingError(
